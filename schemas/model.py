@@ -1,0 +1,118 @@
+"""The schema model: one `Table` object per warehouse table drives DDL, Arrow schemas and docs.
+
+A column is either *extracted* (filled by a parser and carried in Arrow batches) or *managed*
+(filled by the warehouse at load time: first_seen, updated_at, run ids). Arrow batch schemas
+hold only extracted columns; DDL holds both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+
+Scope = Literal["article", "edge", "state", "log"]
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
+    "VARCHAR": pa.string(),
+    "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "JSON": pa.string(),
+    "BLOB": pa.binary(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    doc: str
+    nullable: bool = True
+    managed: bool = False  # filled by the warehouse, not by parsers
+
+    def __post_init__(self) -> None:
+        if self.type not in ARROW_TYPES:
+            raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One warehouse table.
+
+    scope:
+      article  rows belong to one article (``scope_column``) and are replaced as a set per article
+      edge     facts observed over time; merged by key, ``first_seen`` kept, ``last_seen`` moved
+      state    small bookkeeping tables written by the warehouse or flows (upsert by key)
+      log      append-only records (runs, raw documents, rejects)
+    """
+
+    name: str
+    doc: str
+    scope: Scope
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    scope_column: str | None = None
+    volatile: tuple[str, ...] = field(default=())  # left out of content hashes (timestamps, run ids)
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"table {self.name}: duplicate column names")
+        for k in (*self.key, *((self.scope_column,) if self.scope_column else ()), *self.volatile):
+            if k not in names:
+                raise ValueError(f"table {self.name}: {k!r} is not a column")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def extracted(self) -> list[Column]:
+        return [c for c in self.columns if not c.managed]
+
+    @property
+    def extracted_names(self) -> list[str]:
+        return [c.name for c in self.extracted]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        """Schema of the Arrow batches parsers produce for this table (extracted columns only)."""
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.extracted])
+
+    @property
+    def stable_columns(self) -> list[str]:
+        """Columns that define table content for idempotency checks (no timestamps, no run ids)."""
+        return [c for c in self.column_names if c not in self.volatile]
+
+    def ddl(self) -> str:
+        cols = [f"    {c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n" + ",\n".join(cols) + "\n)"
+
+    def markdown(self) -> str:
+        lines = [
+            f"## `{self.name}`",
+            "",
+            self.doc,
+            "",
+            f"Key: `({', '.join(self.key)})`. Scope: {self.scope}"
+            + (f" (replaced as a set per `{self.scope_column}`)." if self.scope == "article" else "."),
+            "",
+            "| column | type | meaning |",
+            "|---|---|---|",
+        ]
+        for c in self.columns:
+            flags = [] if c.nullable else ["not null"]
+            if c.managed:
+                flags.append("set by the warehouse")
+            extra = f" ({', '.join(flags)})" if flags else ""
+            lines.append(f"| `{c.name}` | {c.type} | {c.doc}{extra} |")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,471 @@
+"""Every warehouse table, defined once. DDL, Arrow batch schemas and docs/schema.md derive from here."""
+
+from __future__ import annotations
+
+from schemas.model import Column as C
+from schemas.model import Table
+
+PMID = C("pmid", "BIGINT", "PubMed identifier of the article the row belongs to", nullable=False)
+POSITION = C("position", "INTEGER", "1-based position in document order", nullable=False)
+FIRST_SEEN = C("first_seen", "TIMESTAMP", "when this fact was first observed", managed=True)
+LAST_SEEN = C("last_seen", "TIMESTAMP", "when this fact was last observed", managed=True)
+
+ARTICLES = Table(
+    "articles",
+    "One row per PubMed record (journal article or book/chapter), the newest version seen.",
+    scope="article",
+    key=("pmid",),
+    scope_column="pmid",
+    volatile=("first_seen", "updated_at", "run_id"),
+    columns=(
+        PMID,
+        C("version", "INTEGER", "PMID Version attribute (1 unless the record was versioned)"),
+        C("record_type", "VARCHAR", "'article' (PubmedArticle/MedlineCitation) or 'book' (PubmedBookArticle)"),
+        C("status", "VARCHAR", "MedlineCitation Status (MEDLINE, PubMed-not-MEDLINE, In-Process, ...)"),
+        C("title", "VARCHAR", "ArticleTitle (or BookTitle) with inline markup flattened to text"),
+        C("vernacular_title", "VARCHAR", "VernacularTitle: the title in the original language"),
+        C("abstract", "VARCHAR", "Abstract text; structured abstracts as 'LABEL: text' paragraphs joined by newlines"),
+        C("language", "VARCHAR", "Language codes, ';'-separated in document order"),
+        C("journal_nlm_id", "VARCHAR", "MedlineJournalInfo/NlmUniqueID"),
+        C("journal_title", "VARCHAR", "Journal/Title (for books: the publisher)"),
+        C("journal_iso_abbrev", "VARCHAR", "Journal/ISOAbbreviation"),
+        C("medline_ta", "VARCHAR", "MedlineJournalInfo/MedlineTA (journal title abbreviation)"),
+        C("journal_country", "VARCHAR", "MedlineJournalInfo/Country"),
+        C("issn_print", "VARCHAR", "ISSN with IssnType='Print'"),
+        C("issn_electronic", "VARCHAR", "ISSN with IssnType='Electronic'"),
+        C("issn_linking", "VARCHAR", "MedlineJournalInfo/ISSNLinking"),
+        C("volume", "VARCHAR", "JournalIssue/Volume"),
+        C("issue", "VARCHAR", "JournalIssue/Issue"),
+        C("pages", "VARCHAR", "Pagination/MedlinePgn, or StartPage-EndPage"),
+        C("pub_year", "INTEGER", "publication year (from Year, or the first year in MedlineDate)"),
+        C("pub_month", "INTEGER", "publication month 1-12 when given (Season leaves it NULL)"),
+        C("pub_day", "INTEGER", "publication day when given"),
+        C("pub_date_text", "VARCHAR", "the PubDate as written (e.g. '2024 Jul 25', '1998 Dec-1999 Jan', '2000 Spring')"),
+        C("article_date", "DATE", "ArticleDate (electronic publication date)"),
+        C("date_completed", "DATE", "DateCompleted"),
+        C("date_revised", "DATE", "DateRevised: with version, decides which record is newer"),
+        C("publication_status", "VARCHAR", "PubmedData/PublicationStatus (ppublish, epublish, aheadofprint)"),
+        C("pub_model", "VARCHAR", "Article PubModel attribute (Print, Electronic, Print-Electronic, ...)"),
+        C("doi", "VARCHAR", "DOI from ArticleIdList, else from ELocationID"),
+        C("pmcid", "VARCHAR", "PMC identifier ('PMC...') from ArticleIdList"),
+        C("pii", "VARCHAR", "publisher item identifier from ArticleIdList, else from ELocationID"),
+        C("coi_statement", "VARCHAR", "CoiStatement (conflict of interest), markup flattened"),
+        C("content_sha256", "VARCHAR", "SHA-256 of the record's XML: tells an updated record from a re-delivered one"),
+        C("source_sha256", "VARCHAR", "raw_documents.sha256 of the document this record was parsed from"),
+        C("run_id", "VARCHAR", "ingest_runs.run_id of the run that last wrote this row", managed=True),
+        C("first_seen", "TIMESTAMP", "when the warehouse first loaded this PMID", managed=True),
+        C("updated_at", "TIMESTAMP", "when the row's content last changed", managed=True),
+    ),
+)
+
+ARTICLE_IDS = Table(
+    "article_ids",
+    "Every ArticleId of the record's own ArticleIdList (pubmed, doi, pmc, pii, mid, ...).",
+    scope="article",
+    key=("pmid", "id_type", "id_value"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("id_type", "VARCHAR", "IdType attribute (pubmed, doi, pmc, pii, mid, bookaccession, ...)", nullable=False),
+        C("id_value", "VARCHAR", "the identifier", nullable=False),
+    ),
+)
+
+AUTHORS = Table(
+    "authors",
+    "AuthorList entries: persons and collective (group) authors, in byline order.",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("last_name", "VARCHAR", "LastName"),
+        C("fore_name", "VARCHAR", "ForeName"),
+        C("initials", "VARCHAR", "Initials"),
+        C("suffix", "VARCHAR", "Suffix (Jr, III, ...)"),
+        C("collective_name", "VARCHAR", "CollectiveName for group authors"),
+        C("orcid", "VARCHAR", "ORCID iD, normalised to the bare 0000-0000-0000-000X form"),
+        C("is_valid", "BOOLEAN", "ValidYN attribute (false marks a corrected/invalid spelling)"),
+        C("equal_contrib", "BOOLEAN", "EqualContrib attribute"),
+    ),
+)
+
+AFFILIATIONS = Table(
+    "affiliations",
+    "Affiliations of each author (AffiliationInfo), in document order.",
+    scope="article",
+    key=("pmid", "author_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("author_position", "INTEGER", "authors.position of the author", nullable=False),
+        POSITION,
+        C("affiliation", "VARCHAR", "Affiliation text"),
+        C("identifier", "VARCHAR", "first AffiliationInfo/Identifier (ROR, GRID, ISNI) when given"),
+    ),
+)
+
+GRANTS = Table(
+    "grants",
+    "GrantList entries (funding).",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("grant_id", "VARCHAR", "GrantID (e.g. 'U10 CA180868')"),
+        C("acronym", "VARCHAR", "Acronym (e.g. 'CA')"),
+        C("agency", "VARCHAR", "Agency (e.g. 'NCI NIH HHS')"),
+        C("country", "VARCHAR", "Country of the agency"),
+    ),
+)
+
+PUBLICATION_TYPES = Table(
+    "publication_types",
+    "PublicationTypeList entries.",
+    scope="article",
+    key=("pmid", "ui"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("ui", "VARCHAR", "MeSH UI of the publication type (e.g. D016449)", nullable=False),
+        C("name", "VARCHAR", "publication type name (e.g. 'Randomized Controlled Trial')"),
+        POSITION,
+    ),
+)
+
+MESH_HEADINGS = Table(
+    "mesh_headings",
+    "MeSH headings: one row per descriptor x qualifier; a descriptor without qualifiers has one row with NULL qualifier.",
+    scope="article",
+    key=("pmid", "position", "qualifier_ui"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("position", "INTEGER", "1-based position of the descriptor (MeshHeading) in document order", nullable=False),
+        C("descriptor_ui", "VARCHAR", "DescriptorName UI"),
+        C("descriptor_name", "VARCHAR", "DescriptorName text"),
+        C("descriptor_major", "BOOLEAN", "DescriptorName MajorTopicYN"),
+        C("qualifier_ui", "VARCHAR", "QualifierName UI (NULL when the descriptor has none)"),
+        C("qualifier_name", "VARCHAR", "QualifierName text"),
+        C("qualifier_major", "BOOLEAN", "QualifierName MajorTopicYN"),
+    ),
+)
+
+CHEMICALS = Table(
+    "chemicals",
+    "ChemicalList entries (substances).",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("registry_number", "VARCHAR", "RegistryNumber (CAS, EC, or 0)"),
+        C("substance_ui", "VARCHAR", "NameOfSubstance UI"),
+        C("substance_name", "VARCHAR", "NameOfSubstance text"),
+    ),
+)
+
+KEYWORDS = Table(
+    "keywords",
+    "KeywordList entries of every owner, positions running across lists.",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("owner", "VARCHAR", "KeywordList Owner (NOTNLM, NLM, PIP, ...)"),
+        C("keyword", "VARCHAR", "the keyword, markup flattened"),
+        C("is_major", "BOOLEAN", "MajorTopicYN"),
+    ),
+)
+
+DATABANKS = Table(
+    "databanks",
+    "DataBankList accession numbers (trial registries, sequence databases).",
+    scope="article",
+    key=("pmid", "databank", "accession"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("databank", "VARCHAR", "DataBankName (e.g. ClinicalTrials.gov)", nullable=False),
+        C("accession", "VARCHAR", "AccessionNumber (e.g. NCT02003222)", nullable=False),
+    ),
+)
+
+COMMENTS_CORRECTIONS = Table(
+    "comments_corrections",
+    "CommentsCorrectionsList: comments, errata, retractions, updates linking this record to others.",
+    scope="article",
+    key=("pmid", "ref_type", "ref_pmid", "ref_source"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("ref_type", "VARCHAR", "RefType (CommentIn, ErratumFor, RetractionIn, UpdateOf, ...)", nullable=False),
+        C("ref_pmid", "BIGINT", "PMID of the other record when given"),
+        C("ref_source", "VARCHAR", "RefSource citation text"),
+    ),
+)
+
+HISTORY_DATES = Table(
+    "history_dates",
+    "PubmedData/History PubMedPubDate entries (received, accepted, pubmed, medline, entrez, ...).",
+    scope="article",
+    key=("pmid", "pub_status"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("pub_status", "VARCHAR", "PubStatus attribute", nullable=False),
+        C("date", "DATE", "the date (Year/Month/Day)"),
+    ),
+)
+
+REFERENCE_ENTRIES = Table(
+    "reference_entries",
+    "Reference lists: PubmedData/ReferenceList (origin 'pubmed', nested lists flattened in order) "
+    "and JATS ref-list of PMC articles (origin 'pmc').",
+    scope="article",
+    key=("citing_pmid", "origin", "position"),
+    scope_column="citing_pmid",
+    columns=(
+        C("citing_pmid", "BIGINT", "PMID of the article whose reference list this is", nullable=False),
+        C("origin", "VARCHAR", "'pubmed' or 'pmc'", nullable=False),
+        POSITION,
+        C("citation", "VARCHAR", "Citation text as given"),
+        C("cited_pmid", "BIGINT", "PMID of the cited work when known"),
+        C("cited_doi", "VARCHAR", "DOI of the cited work when known"),
+        C("cited_pmcid", "VARCHAR", "PMCID of the cited work when known"),
+    ),
+)
+
+PMC_ARTICLES = Table(
+    "pmc_articles",
+    "PMC (JATS) articles: front-matter identifiers and licence.",
+    scope="article",
+    key=("pmcid",),
+    scope_column="pmcid",
+    volatile=("first_seen", "updated_at"),
+    columns=(
+        C("pmcid", "VARCHAR", "PMC identifier, 'PMC' + digits", nullable=False),
+        C("pmid", "BIGINT", "PMID when the article-meta gives one"),
+        C("doi", "VARCHAR", "DOI"),
+        C("article_type", "VARCHAR", "article-type attribute (research-article, review-article, ...)"),
+        C("title", "VARCHAR", "article-title, markup flattened"),
+        C("journal_title", "VARCHAR", "journal-title"),
+        C("pub_year", "INTEGER", "year of the first pub-date"),
+        C("license", "VARCHAR", "licence URL or text"),
+        C("n_references", "INTEGER", "number of ref elements in the ref-list"),
+        C("content_sha256", "VARCHAR", "SHA-256 of the article XML"),
+        C("source_sha256", "VARCHAR", "raw_documents.sha256 of the document this came from"),
+        FIRST_SEEN,
+        C("updated_at", "TIMESTAMP", "when the row's content last changed", managed=True),
+    ),
+)
+
+CITATION_EDGES = Table(
+    "citation_edges",
+    "Who cites whom, from every source that says so, each edge observed over time.",
+    scope="edge",
+    key=("citing_pmid", "cited_pmid", "origin"),
+    volatile=("first_seen", "last_seen"),
+    columns=(
+        C("citing_pmid", "BIGINT", "the citing article", nullable=False),
+        C("cited_pmid", "BIGINT", "the cited article", nullable=False),
+        C("origin", "VARCHAR", "'pubmed_reflist', 'pmc_reflist', 'elink_refs' or 'elink_citedin'", nullable=False),
+        FIRST_SEEN,
+        LAST_SEEN,
+    ),
+)
+
+SIMILAR_ARTICLES = Table(
+    "similar_articles",
+    "PubMed's similar articles (elink pubmed_pubmed), observed over time.",
+    scope="edge",
+    key=("pmid", "similar_pmid"),
+    volatile=("first_seen", "last_seen"),
+    columns=(
+        PMID,
+        C("similar_pmid", "BIGINT", "a similar article", nullable=False),
+        C("score", "BIGINT", "elink neighbor_score Score (NULL when unknown)"),
+        C("rank", "INTEGER", "1-based rank in the latest observation (by score, else as listed)"),
+        FIRST_SEEN,
+        LAST_SEEN,
+    ),
+)
+
+SEEDS = Table(
+    "seeds",
+    "Seed articles whose networks are tracked, with the parameters they were registered with.",
+    scope="state",
+    key=("seed_pmid",),
+    volatile=("added_at", "last_refreshed_at"),
+    columns=(
+        C("seed_pmid", "BIGINT", "the seed article", nullable=False),
+        C("depth", "INTEGER", "hops from the seed"),
+        C("relations", "VARCHAR", "comma list of refs, cited_by, similar"),
+        C("max_nodes", "INTEGER", "cap on members (NULL: none)"),
+        C("similar_top", "INTEGER", "top-K similar articles taken per member"),
+        C("added_at", "TIMESTAMP", "when the seed was registered", managed=True),
+        C("last_refreshed_at", "TIMESTAMP", "when its network was last observed", managed=True),
+    ),
+)
+
+NETWORK_MEMBERS = Table(
+    "network_members",
+    "Members of each seed's network (the seed itself has hop 0).",
+    scope="edge",
+    key=("seed_pmid", "pmid"),
+    volatile=("first_seen", "last_seen"),
+    columns=(
+        C("seed_pmid", "BIGINT", "the seed", nullable=False),
+        PMID,
+        C("hop", "INTEGER", "breadth-first distance from the seed (closest seen)"),
+        C("via", "VARCHAR", "'seed', 'refs', 'cited_by' or 'similar': how the member was first reached"),
+        FIRST_SEEN,
+        LAST_SEEN,
+    ),
+)
+
+LINK_SNAPSHOTS = Table(
+    "link_snapshots",
+    "Link counts of each network member at each observation (one row per member per run).",
+    scope="log",
+    key=("pmid", "run_id"),
+    volatile=("run_id", "observed_at"),
+    columns=(
+        PMID,
+        C("run_id", "VARCHAR", "the observing run", nullable=False),
+        C("seed_pmid", "BIGINT", "the seed whose refresh observed it"),
+        C("observed_at", "TIMESTAMP", "when observed"),
+        C("cited_by_count", "INTEGER", "pubmed_pubmed_citedin links (NULL when not asked)"),
+        C("references_count", "INTEGER", "pubmed_pubmed_refs links (NULL when not asked)"),
+        C("similar_count", "INTEGER", "pubmed_pubmed similar links (NULL when not asked)"),
+    ),
+)
+
+DELETED_ARTICLES = Table(
+    "deleted_articles",
+    "PMIDs removed by a DeleteCitation (their rows are deleted from every article table).",
+    scope="state",
+    key=("pmid",),
+    volatile=("deleted_at",),
+    columns=(
+        PMID,
+        C("deleted_at", "TIMESTAMP", "when the deletion was loaded", managed=True),
+        C("source", "VARCHAR", "the file or request that carried the DeleteCitation"),
+    ),
+)
+
+INGEST_RUNS = Table(
+    "ingest_runs",
+    "One row per flow run: what it was asked, what it did, whether it finished.",
+    scope="log",
+    key=("run_id",),
+    volatile=("run_id", "started_at", "finished_at"),
+    columns=(
+        C("run_id", "VARCHAR", "run identifier (the Prefect flow run id when run by Prefect)", nullable=False),
+        C("flow", "VARCHAR", "flow name"),
+        C("started_at", "TIMESTAMP", "start time"),
+        C("finished_at", "TIMESTAMP", "end time (NULL while running or if the run died)"),
+        C("status", "VARCHAR", "'running', 'completed', 'completed_with_rejects', 'failed'"),
+        C("parameters", "JSON", "run parameters (secrets removed)"),
+        C("counts", "JSON", "records/edges new and updated, rejects, per table"),
+        C("http_requests", "INTEGER", "HTTP requests made (retries included)"),
+    ),
+)
+
+RAW_DOCUMENTS = Table(
+    "raw_documents",
+    "Every document fetched or loaded, for provenance and re-parsing without re-fetching.",
+    scope="log",
+    key=("sha256",),
+    volatile=("fetched_at", "run_id"),
+    columns=(
+        C("sha256", "VARCHAR", "SHA-256 of the uncompressed body", nullable=False),
+        C("kind", "VARCHAR", "efetch_pubmed, efetch_pmc, elink, esearch, file, ..."),
+        C("request", "VARCHAR", "request description or file path (never the api_key)"),
+        C("fetched_at", "TIMESTAMP", "when fetched or loaded"),
+        C("n_records", "INTEGER", "records in the document"),
+        C("body", "BLOB", "gzip-compressed body (NULL for local files, which stay where they are)"),
+        C("run_id", "VARCHAR", "the run that first stored it"),
+    ),
+)
+
+REJECTS = Table(
+    "rejects",
+    "Records (or whole inputs) that could not be loaded, with the reason; the rest of their batch loads.",
+    scope="log",
+    key=("run_id", "source", "record_key"),
+    volatile=("run_id", "at"),
+    columns=(
+        C("run_id", "VARCHAR", "the run", nullable=False),
+        C("source", "VARCHAR", "file path or request description", nullable=False),
+        C("record_key", "VARCHAR", "PMID, or 'record N' / 'line N' when no PMID could be read", nullable=False),
+        C("reason", "VARCHAR", "what is wrong"),
+        C("excerpt", "VARCHAR", "the start of the offending input"),
+        C("at", "TIMESTAMP", "when rejected"),
+    ),
+)
+
+SCHEMA_MIGRATIONS = Table(
+    "schema_migrations",
+    "Applied warehouse migrations.",
+    scope="log",
+    key=("version",),
+    volatile=("applied_at",),
+    columns=(
+        C("version", "INTEGER", "migration number", nullable=False),
+        C("name", "VARCHAR", "what it does"),
+        C("applied_at", "TIMESTAMP", "when applied"),
+    ),
+)
+
+ALL_TABLES: tuple[Table, ...] = (
+    ARTICLES,
+    ARTICLE_IDS,
+    AUTHORS,
+    AFFILIATIONS,
+    GRANTS,
+    PUBLICATION_TYPES,
+    MESH_HEADINGS,
+    CHEMICALS,
+    KEYWORDS,
+    DATABANKS,
+    COMMENTS_CORRECTIONS,
+    HISTORY_DATES,
+    REFERENCE_ENTRIES,
+    PMC_ARTICLES,
+    CITATION_EDGES,
+    SIMILAR_ARTICLES,
+    SEEDS,
+    NETWORK_MEMBERS,
+    LINK_SNAPSHOTS,
+    DELETED_ARTICLES,
+    INGEST_RUNS,
+    RAW_DOCUMENTS,
+    REJECTS,
+    SCHEMA_MIGRATIONS,
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
+
+# Tables whose rows a PubMed record owns (replaced together when a newer record arrives).
+PUBMED_RECORD_TABLES: tuple[Table, ...] = (
+    ARTICLES,
+    ARTICLE_IDS,
+    AUTHORS,
+    AFFILIATIONS,
+    GRANTS,
+    PUBLICATION_TYPES,
+    MESH_HEADINGS,
+    CHEMICALS,
+    KEYWORDS,
+    DATABANKS,
+    COMMENTS_CORRECTIONS,
+    HISTORY_DATES,
+)
