@@ -27,6 +27,11 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def quote(name: str) -> str:
+    """SQL identifier quoting (some contract names, like rejects.at, are reserved words)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -94,7 +99,7 @@ class Table:
         return [c for c in self.column_names if c not in self.volatile]
 
     def ddl(self) -> str:
-        cols = [f"    {c.name} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+        cols = [f"    {quote(c.name)} {c.type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n" + ",\n".join(cols) + "\n)"
 
     def markdown(self) -> str:

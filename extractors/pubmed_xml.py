@@ -1,0 +1,722 @@
+"""Streaming parser for PubMed XML: efetch answers, baseline and update files (.xml or .xml.gz).
+
+Handles PubmedArticle, PubmedBookArticle (record_type 'book'), legacy MedlineCitationSet records
+and DeleteCitation. Pure: bytes or a path in, `ParsedBatch` (one Arrow table per warehouse table)
+out. Memory stays flat whatever the file size (lxml iterparse + clear, see `extractors.xmlsource`).
+
+Each record is read in one pass over its children (dispatch on tag), which is several times
+faster than XPath lookups. Text with inline markup (<i>, <sup>, MathML, ...) is flattened with no
+character lost; whitespace runs are collapsed.
+
+Errors: a record that cannot be read (no PMID, a non-numeric PMID, an unexpected structure) becomes
+a `Reject` and the rest of the batch loads; a broken input (truncated, invalid UTF-8, broken gzip)
+ends the stream with a `Reject` naming the file and line, after every record before the break.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+
+from lxml import etree
+
+from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements
+from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink
+
+TABLE_NAMES = [t.name for t in PUBMED_RECORD_TABLES] + ["reference_entries", "citation_edges"]
+RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
+
+MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+_YEAR = re.compile(r"(1[5-9]\d\d|2\d\d\d)")
+_ORCID_CHARS = re.compile(r"[^0-9Xx]")
+_WS = str.split
+
+
+class RecordError(ValueError):
+    """A record that cannot be loaded; the message says why."""
+
+
+def _flat(elem: etree._Element | None) -> str | None:
+    """Text of an element with inline markup flattened and whitespace normalised."""
+    if elem is None:
+        return None
+    if len(elem) == 0:
+        t = elem.text
+        if not t:
+            return None
+        t = " ".join(_WS(t))
+        return t or None
+    t = " ".join(_WS("".join(elem.itertext())))
+    return t or None
+
+
+def _text(elem: etree._Element | None) -> str | None:
+    if elem is None:
+        return None
+    t = elem.text
+    if t is None:
+        return None
+    t = t.strip()
+    return t or None
+
+
+def _yn(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    return value.upper() == "Y"
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if value.isdigit() else None
+
+
+def _month(value: str | None) -> int | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        m = int(value)
+        return m if 1 <= m <= 12 else None
+    return MONTHS.get(value[:3].lower())
+
+
+def _date(elem: etree._Element | None) -> dt.date | None:
+    """A Year/Month/Day element (DateCompleted, ArticleDate, PubMedPubDate) as a date, else None."""
+    if elem is None:
+        return None
+    y = m = d = None
+    for c in elem:
+        tag = c.tag
+        if tag == "Year":
+            y = _int(c.text)
+        elif tag == "Month":
+            m = _month(c.text)
+        elif tag == "Day":
+            d = _int(c.text)
+    if y is None:
+        return None
+    try:
+        return dt.date(y, m or 1, d or 1)
+    except ValueError:
+        return None
+
+
+def normalize_orcid(value: str | None) -> str | None:
+    """Any written form of an ORCID iD (URL, no dashes, spaces) as the bare 0000-0000-0000-000X form."""
+    if not value:
+        return None
+    raw = value.strip()
+    tail = raw.rsplit("orcid.org/", 1)[-1]
+    chars = _ORCID_CHARS.sub("", tail).upper()
+    if len(chars) == 16:
+        return f"{chars[0:4]}-{chars[4:8]}-{chars[8:12]}-{chars[12:16]}"
+    return raw or None
+
+
+def _pub_date(elem: etree._Element | None) -> tuple[int | None, int | None, int | None, str | None]:
+    """PubDate -> (year, month, day, text as written). MedlineDate and Season keep the text."""
+    if elem is None:
+        return None, None, None, None
+    y = m = d = None
+    season = medline = None
+    parts: list[str] = []
+    for c in elem:
+        tag, t = c.tag, (c.text or "").strip()
+        if not t:
+            continue
+        if tag == "Year":
+            y = _int(t)
+            parts.append(t)
+        elif tag == "Month":
+            m = _month(t)
+            parts.append(t)
+        elif tag == "Day":
+            d = _int(t)
+            parts.append(t)
+        elif tag == "Season":
+            season = t
+            parts.append(t)
+        elif tag == "MedlineDate":
+            medline = t
+    if medline:
+        found = _YEAR.search(medline)
+        return (int(found.group(1)) if found else None), None, None, medline
+    del season
+    return y, m, d, (" ".join(parts) or None)
+
+
+def _abstract(elem: etree._Element | None) -> str | None:
+    """Abstract paragraphs; labelled ones (structured abstracts) as 'LABEL: text', joined by newlines."""
+    if elem is None:
+        return None
+    paras = []
+    for c in elem:
+        if c.tag != "AbstractText":
+            continue
+        text = _flat(c) or ""
+        label = c.get("Label")
+        if label:
+            text = f"{label}: {text}" if text else f"{label}:"
+        if text:
+            paras.append(text)
+    return "\n".join(paras) or None
+
+
+class _Record:
+    """Rows of one record, committed to the sink only when the whole record parsed."""
+
+    __slots__ = ("pmid", "sink", "marks")
+
+    def __init__(self, sink: RowSink) -> None:
+        self.sink = sink
+        self.marks = {name: len(rows) for name, rows in sink.rows.items()}
+        self.pmid: int | None = None
+
+    def rollback(self) -> None:
+        for name, rows in self.sink.rows.items():
+            del rows[self.marks[name]:]
+
+
+class PubmedParser:
+    """Turns record elements into rows. One instance per input (it counts records for messages)."""
+
+    def __init__(self, source_name: str, source_sha256: str | None) -> None:
+        self.source = source_name
+        self.source_sha256 = source_sha256
+        self.n = 0
+
+    # -- top level ---------------------------------------------------------------------------
+    def article(self, elem: etree._Element, sink: RowSink) -> int:
+        """Parse a PubmedArticle / PubmedBookArticle / bare MedlineCitation into ``sink``; return its PMID."""
+        rec = _Record(sink)
+        try:
+            if elem.tag == "PubmedBookArticle":
+                self._book(elem, rec)
+            else:
+                mc, pd = (elem, None) if elem.tag == "MedlineCitation" else (elem.find("MedlineCitation"), elem.find("PubmedData"))
+                if mc is None:
+                    raise RecordError("no MedlineCitation element")
+                self._medline(mc, pd, elem, rec)
+        except Exception:
+            rec.rollback()
+            raise
+        assert rec.pmid is not None
+        return rec.pmid
+
+    @staticmethod
+    def _pmid(elem: etree._Element | None) -> tuple[int, int | None]:
+        if elem is None or not (elem.text or "").strip():
+            raise RecordError("record has no PMID")
+        raw = elem.text.strip()
+        if not raw.isdigit() or int(raw) <= 0:
+            raise RecordError(f"PMID {raw[:40]!r} is not a positive integer")
+        return int(raw), _int(elem.get("Version"))
+
+    # -- MedlineCitation + PubmedData -------------------------------------------------------
+    def _medline(self, mc: etree._Element, pd: etree._Element | None, whole: etree._Element, rec: _Record) -> None:
+        rows = rec.sink.rows
+        pmid, version = self._pmid(mc.find("PMID"))
+        rec.pmid = pmid
+        a: dict = {
+            "status": mc.get("Status"), "date_completed": None, "date_revised": None,
+            "title": None, "vernacular_title": None, "abstract": None, "languages": [],
+            "journal_title": None, "journal_iso_abbrev": None, "issn_print": None, "issn_electronic": None,
+            "volume": None, "issue": None, "pages": None, "pub": (None, None, None, None),
+            "article_date": None, "pub_model": None, "eloc_doi": None, "eloc_pii": None,
+            "journal_nlm_id": None, "medline_ta": None, "journal_country": None, "issn_linking": None,
+            "coi": None,
+        }
+        for c in mc:
+            tag = c.tag
+            if tag == "Article":
+                self._article(c, pmid, a, rows)
+            elif tag == "DateCompleted":
+                a["date_completed"] = _date(c)
+            elif tag == "DateRevised":
+                a["date_revised"] = _date(c)
+            elif tag == "MedlineJournalInfo":
+                for j in c:
+                    jt = j.tag
+                    if jt == "NlmUniqueID":
+                        a["journal_nlm_id"] = _text(j)
+                    elif jt == "MedlineTA":
+                        a["medline_ta"] = _text(j)
+                    elif jt == "Country":
+                        a["journal_country"] = _text(j)
+                    elif jt == "ISSNLinking":
+                        a["issn_linking"] = _text(j)
+            elif tag == "ChemicalList":
+                self._chemicals(c, pmid, rows["chemicals"])
+            elif tag == "MeshHeadingList":
+                self._mesh(c, pmid, rows["mesh_headings"])
+            elif tag == "KeywordList":
+                self._keywords(c, pmid, rows["keywords"])
+            elif tag == "CommentsCorrectionsList":
+                self._comments(c, pmid, rows["comments_corrections"])
+            elif tag == "CoiStatement":
+                a["coi"] = _flat(c)
+        ids: dict[str, str] = {}
+        publication_status = None
+        if pd is not None:
+            for c in pd:
+                tag = c.tag
+                if tag == "ArticleIdList":
+                    self._article_ids(c, pmid, rows["article_ids"], ids)
+                elif tag == "History":
+                    self._history(c, pmid, rows["history_dates"])
+                elif tag == "PublicationStatus":
+                    publication_status = _text(c)
+                elif tag == "ReferenceList":
+                    self._references(c, pmid, rows["reference_entries"], rows["citation_edges"], [0], set())
+        self._article_row(rec, pmid, version, "article", a, ids, publication_status, whole)
+
+    def _article(self, art: etree._Element, pmid: int, a: dict, rows: dict[str, list]) -> None:
+        a["pub_model"] = art.get("PubModel")
+        for c in art:
+            tag = c.tag
+            if tag == "Journal":
+                for j in c:
+                    jt = j.tag
+                    if jt == "ISSN":
+                        kind = (j.get("IssnType") or "").lower()
+                        if kind == "print":
+                            a["issn_print"] = _text(j)
+                        elif kind == "electronic":
+                            a["issn_electronic"] = _text(j)
+                    elif jt == "JournalIssue":
+                        for ji in j:
+                            jit = ji.tag
+                            if jit == "Volume":
+                                a["volume"] = _text(ji)
+                            elif jit == "Issue":
+                                a["issue"] = _text(ji)
+                            elif jit == "PubDate":
+                                a["pub"] = _pub_date(ji)
+                    elif jt == "Title":
+                        a["journal_title"] = _flat(j)
+                    elif jt == "ISOAbbreviation":
+                        a["journal_iso_abbrev"] = _text(j)
+            elif tag == "ArticleTitle":
+                a["title"] = _flat(c)
+            elif tag == "VernacularTitle":
+                a["vernacular_title"] = _flat(c)
+            elif tag == "Pagination":
+                a["pages"] = self._pages(c)
+            elif tag == "ELocationID":
+                kind = c.get("EIdType")
+                if kind == "doi" and a["eloc_doi"] is None:
+                    a["eloc_doi"] = _text(c)
+                elif kind == "pii" and a["eloc_pii"] is None:
+                    a["eloc_pii"] = _text(c)
+            elif tag == "Abstract":
+                a["abstract"] = _abstract(c)
+            elif tag == "AuthorList":
+                self._authors(c, pmid, rows["authors"], rows["affiliations"])
+            elif tag == "Language":
+                t = _text(c)
+                if t:
+                    a["languages"].append(t)
+            elif tag == "DataBankList":
+                self._databanks(c, pmid, rows["databanks"])
+            elif tag == "GrantList":
+                self._grants(c, pmid, rows["grants"])
+            elif tag == "PublicationTypeList":
+                self._pubtypes(c, pmid, rows["publication_types"])
+            elif tag == "ArticleDate":
+                if a["article_date"] is None:
+                    a["article_date"] = _date(c)
+
+    @staticmethod
+    def _pages(elem: etree._Element) -> str | None:
+        start = end = medline = None
+        for c in elem:
+            if c.tag == "MedlinePgn":
+                medline = _text(c)
+            elif c.tag == "StartPage":
+                start = _text(c)
+            elif c.tag == "EndPage":
+                end = _text(c)
+        if medline:
+            return medline
+        if start and end:
+            return f"{start}-{end}"
+        return start
+
+    def _article_row(self, rec: _Record, pmid: int, version: int | None, record_type: str, a: dict,
+                     ids: dict[str, str], publication_status: str | None, whole: etree._Element) -> None:
+        y, m, d, text = a["pub"]
+        rec.sink.rows["articles"].append((
+            pmid, version or 1, record_type, a["status"], a["title"], a["vernacular_title"], a["abstract"],
+            ";".join(a["languages"]) or None, a["journal_nlm_id"], a["journal_title"], a["journal_iso_abbrev"],
+            a["medline_ta"], a["journal_country"], a["issn_print"], a["issn_electronic"], a["issn_linking"],
+            a["volume"], a["issue"], a["pages"], y, m, d, text, a["article_date"], a["date_completed"],
+            a["date_revised"], publication_status, a["pub_model"],
+            ids.get("doi") or a["eloc_doi"], ids.get("pmc"), ids.get("pii") or a["eloc_pii"], a["coi"],
+            hashlib.sha256(etree.tostring(whole)).hexdigest(), self.source_sha256,
+        ))
+
+    # -- lists -------------------------------------------------------------------------------
+    @staticmethod
+    def _authors(elem: etree._Element, pmid: int, out: list, aff_out: list) -> None:
+        pos = 0
+        for au in elem:
+            if au.tag != "Author":
+                continue
+            pos += 1
+            last = fore = initials = suffix = collective = orcid = None
+            apos = 0
+            for c in au:
+                tag = c.tag
+                if tag == "LastName":
+                    last = _flat(c)
+                elif tag == "ForeName":
+                    fore = _flat(c)
+                elif tag == "Initials":
+                    initials = _text(c)
+                elif tag == "Suffix":
+                    suffix = _flat(c)
+                elif tag == "CollectiveName":
+                    collective = _flat(c)
+                elif tag == "Identifier":
+                    if orcid is None and (c.get("Source") or "").upper() == "ORCID":
+                        orcid = normalize_orcid(c.text)
+                elif tag == "AffiliationInfo":
+                    apos += 1
+                    aff = ident = None
+                    for x in c:
+                        if x.tag == "Affiliation":
+                            aff = _flat(x)
+                        elif x.tag == "Identifier" and ident is None:
+                            ident = _text(x)
+                    aff_out.append((pmid, pos, apos, aff, ident))
+            equal = au.get("EqualContrib")
+            out.append((pmid, pos, last, fore, initials, suffix, collective, orcid,
+                        _yn(au.get("ValidYN", "Y")), _yn(equal) if equal is not None else None))
+
+    @staticmethod
+    def _grants(elem: etree._Element, pmid: int, out: list) -> None:
+        pos = 0
+        for g in elem:
+            if g.tag != "Grant":
+                continue
+            pos += 1
+            gid = acr = agency = country = None
+            for c in g:
+                tag = c.tag
+                if tag == "GrantID":
+                    gid = _text(c)
+                elif tag == "Acronym":
+                    acr = _text(c)
+                elif tag == "Agency":
+                    agency = _flat(c)
+                elif tag == "Country":
+                    country = _text(c)
+            out.append((pmid, pos, gid, acr, agency, country))
+
+    @staticmethod
+    def _pubtypes(elems: Iterable[etree._Element], pmid: int, out: list) -> None:
+        seen: set[str] = set()
+        pos = 0
+        for c in elems:
+            if c.tag != "PublicationType":
+                continue
+            pos += 1
+            ui = c.get("UI") or _text(c) or f"#{pos}"
+            if ui in seen:
+                continue
+            seen.add(ui)
+            out.append((pmid, ui, _text(c), pos))
+
+    @staticmethod
+    def _mesh(elem: etree._Element, pmid: int, out: list) -> None:
+        pos = 0
+        for h in elem:
+            if h.tag != "MeshHeading":
+                continue
+            pos += 1
+            d_ui = d_name = d_major = None
+            quals = []
+            for c in h:
+                if c.tag == "DescriptorName":
+                    d_ui, d_name, d_major = c.get("UI"), _text(c), _yn(c.get("MajorTopicYN"))
+                elif c.tag == "QualifierName":
+                    quals.append((c.get("UI"), _text(c), _yn(c.get("MajorTopicYN"))))
+            if not quals:
+                out.append((pmid, pos, d_ui, d_name, d_major, None, None, None))
+            for q_ui, q_name, q_major in quals:
+                out.append((pmid, pos, d_ui, d_name, d_major, q_ui, q_name, q_major))
+
+    @staticmethod
+    def _chemicals(elem: etree._Element, pmid: int, out: list) -> None:
+        pos = 0
+        for ch in elem:
+            if ch.tag != "Chemical":
+                continue
+            pos += 1
+            reg = ui = name = None
+            for c in ch:
+                if c.tag == "RegistryNumber":
+                    reg = _text(c)
+                elif c.tag == "NameOfSubstance":
+                    ui, name = c.get("UI"), _flat(c)
+            out.append((pmid, pos, reg, ui, name))
+
+    @staticmethod
+    def _keywords(elem: etree._Element, pmid: int, out: list) -> None:
+        owner = elem.get("Owner")
+        pos = 0  # positions run across a record's KeywordLists: continue from its last row
+        i = len(out) - 1
+        while i >= 0 and out[i][0] == pmid:
+            pos += 1
+            i -= 1
+        for k in elem:
+            if k.tag != "Keyword":
+                continue
+            pos += 1
+            out.append((pmid, pos, owner, _flat(k), _yn(k.get("MajorTopicYN"))))
+
+    @staticmethod
+    def _databanks(elem: etree._Element, pmid: int, out: list) -> None:
+        seen: set[tuple[str, str]] = set()
+        for db in elem:
+            if db.tag != "DataBank":
+                continue
+            name = None
+            accessions: list[str] = []
+            for c in db:
+                if c.tag == "DataBankName":
+                    name = _text(c)
+                elif c.tag == "AccessionNumberList":
+                    accessions.extend(t for t in (_text(x) for x in c if x.tag == "AccessionNumber") if t)
+            for acc in accessions:
+                key = (name or "", acc)
+                if key not in seen:
+                    seen.add(key)
+                    out.append((pmid, name or "", acc))
+
+    @staticmethod
+    def _comments(elem: etree._Element, pmid: int, out: list) -> None:
+        pos = 0
+        for cc in elem:
+            if cc.tag != "CommentsCorrections":
+                continue
+            pos += 1
+            ref_pmid = source = None
+            for c in cc:
+                if c.tag == "RefSource":
+                    source = _flat(c)
+                elif c.tag == "PMID":
+                    ref_pmid = _int(c.text)
+            out.append((pmid, pos, cc.get("RefType") or "", ref_pmid, source))
+
+    @staticmethod
+    def _article_ids(elem: etree._Element, pmid: int, out: list, ids: dict[str, str]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for c in elem:
+            if c.tag != "ArticleId":
+                continue
+            kind = c.get("IdType") or "unknown"
+            value = _text(c)
+            if not value or (kind, value) in seen:
+                continue
+            seen.add((kind, value))
+            ids.setdefault(kind, value)
+            out.append((pmid, kind, value))
+
+    @staticmethod
+    def _history(elem: etree._Element, pmid: int, out: list) -> None:
+        seen: set[str] = set()
+        for c in elem:
+            if c.tag != "PubMedPubDate":
+                continue
+            status = c.get("PubStatus") or ""
+            if status in seen:
+                continue
+            seen.add(status)
+            out.append((pmid, status, _date(c)))
+
+    def _references(self, elem: etree._Element, pmid: int, out: list, edges: list, pos: list[int],
+                    cited: set[int]) -> None:
+        """PubmedData/ReferenceList, nested lists flattened in document order."""
+        for r in elem:
+            tag = r.tag
+            if tag == "ReferenceList":
+                self._references(r, pmid, out, edges, pos, cited)
+                continue
+            if tag != "Reference":
+                continue
+            pos[0] += 1
+            citation = c_pmid = c_doi = c_pmc = None
+            for c in r:
+                if c.tag == "Citation":
+                    citation = _flat(c)
+                elif c.tag == "ArticleIdList":
+                    for x in c:
+                        kind, value = x.get("IdType"), _text(x)
+                        if not value:
+                            continue
+                        if kind == "pubmed" and c_pmid is None:
+                            c_pmid = _int(value)
+                        elif kind == "doi" and c_doi is None:
+                            c_doi = value
+                        elif kind == "pmc" and c_pmc is None:
+                            c_pmc = value
+            out.append((pmid, "pubmed", pos[0], citation, c_pmid, c_doi, c_pmc))
+            if c_pmid is not None and c_pmid not in cited:
+                cited.add(c_pmid)
+                edges.append((pmid, c_pmid, "pubmed_reflist"))
+
+    # -- PubmedBookArticle ------------------------------------------------------------------
+    def _book(self, elem: etree._Element, rec: _Record) -> None:
+        rows = rec.sink.rows
+        doc = elem.find("BookDocument")
+        if doc is None:
+            raise RecordError("PubmedBookArticle without BookDocument")
+        pmid, version = self._pmid(doc.find("PMID"))
+        rec.pmid = pmid
+        a: dict = {
+            "status": None, "date_completed": None, "date_revised": None, "title": None,
+            "vernacular_title": None, "abstract": None, "languages": [], "journal_title": None,
+            "journal_iso_abbrev": None, "issn_print": None, "issn_electronic": None, "volume": None,
+            "issue": None, "pages": None, "pub": (None, None, None, None), "article_date": None,
+            "pub_model": None, "eloc_doi": None, "eloc_pii": None, "journal_nlm_id": None,
+            "medline_ta": None, "journal_country": None, "issn_linking": None, "coi": None,
+        }
+        ids: dict[str, str] = {}
+        book_title = None
+        has_authors = False
+        pubtypes = []
+        for c in doc:
+            tag = c.tag
+            if tag == "ArticleIdList":
+                self._article_ids(c, pmid, rows["article_ids"], ids)
+            elif tag == "Book":
+                for b in c:
+                    bt = b.tag
+                    if bt == "BookTitle":
+                        book_title = _flat(b)
+                    elif bt == "PubDate":
+                        a["pub"] = _pub_date(b)
+                    elif bt == "Publisher":
+                        a["journal_title"] = _flat(b.find("PublisherName"))
+                    elif bt == "Volume":
+                        a["volume"] = _text(b)
+            elif tag == "ArticleTitle":
+                a["title"] = _flat(c)
+            elif tag == "VernacularTitle":
+                a["vernacular_title"] = _flat(c)
+            elif tag == "Pagination":
+                a["pages"] = self._pages(c)
+            elif tag == "Language":
+                t = _text(c)
+                if t:
+                    a["languages"].append(t)
+            elif tag == "AuthorList":
+                if (c.get("Type") or "authors") == "authors" and not has_authors:
+                    has_authors = True
+                    self._authors(c, pmid, rows["authors"], rows["affiliations"])
+            elif tag == "PublicationType":
+                pubtypes.append(c)
+            elif tag == "Abstract":
+                a["abstract"] = _abstract(c)
+            elif tag == "KeywordList":
+                self._keywords(c, pmid, rows["keywords"])
+            elif tag == "DateRevised":
+                a["date_revised"] = _date(c)
+            elif tag == "GrantList":
+                self._grants(c, pmid, rows["grants"])
+            elif tag == "ReferenceList":
+                self._references(c, pmid, rows["reference_entries"], rows["citation_edges"], [0], set())
+            elif tag == "ELocationID":
+                kind = c.get("EIdType")
+                if kind == "doi" and a["eloc_doi"] is None:
+                    a["eloc_doi"] = _text(c)
+        self._pubtypes(pubtypes, pmid, rows["publication_types"])
+        a["title"] = a["title"] or book_title
+        publication_status = None
+        bd = elem.find("PubmedBookData")
+        if bd is not None:
+            for c in bd:
+                if c.tag == "ArticleIdList":
+                    self._article_ids(c, pmid, rows["article_ids"], ids)
+                elif c.tag == "History":
+                    self._history(c, pmid, rows["history_dates"])
+                elif c.tag == "PublicationStatus":
+                    publication_status = _text(c)
+        self._article_row(rec, pmid, version, "book", a, ids, publication_status, elem)
+
+
+def _excerpt(elem: etree._Element, n: int = 300) -> str:
+    return etree.tostring(elem, encoding="unicode")[:n]
+
+
+_PMID_PATH = {"PubmedArticle": "MedlineCitation/PMID", "MedlineCitation": "PMID", "PubmedBookArticle": "BookDocument/PMID"}
+
+
+def _not_nested(elem: etree._Element) -> bool:
+    """MedlineCitation is a record of its own only in legacy MedlineCitationSet files."""
+    if elem.tag != "MedlineCitation":
+        return True
+    parent = elem.getparent()
+    return parent is None or parent.tag not in ("PubmedArticle",)
+
+
+def iter_batches(source: Source, *, source_name: str | None = None, batch_size: int = 5000,
+                 source_sha256: str | None = None) -> Iterator[ParsedBatch]:
+    """Stream ``source`` (path, bytes or binary file) as `ParsedBatch` objects of ``batch_size`` records.
+
+    A batch never holds the same PMID twice (a repeat starts a new batch, so later records win in
+    document order). DeleteCitation PMIDs close the batch they appear in, keeping file order.
+    """
+    name = describe(source, source_name)
+    stream = Stream(name)
+    parser = PubmedParser(name, source_sha256)
+
+    def new() -> tuple[RowSink, list[Reject], list[int], set[int]]:
+        return RowSink(TABLE_NAMES), [], [], set()
+
+    sink, rejects, deleted, pmids = new()
+
+    def emit() -> ParsedBatch:
+        return ParsedBatch("pubmed", name, sink.to_arrow(), rejects, deleted, len(pmids))
+
+    try:
+        for elem in iter_elements(source, RECORD_TAGS, stream, accept=_not_nested):
+            if elem.tag == "DeleteCitation":
+                for p in elem.iter("PMID"):
+                    v = _int(p.text)
+                    if v is None:
+                        rejects.append(Reject(name, f"DeleteCitation PMID {p.text!r}", "not a PMID", _excerpt(p)))
+                    else:
+                        deleted.append(v)
+                yield emit()
+                sink, rejects, deleted, pmids = new()
+                continue
+            parser.n += 1
+            pm = elem.find(_PMID_PATH[elem.tag])
+            if pm is not None and _int(pm.text) in pmids:
+                yield emit()
+                sink, rejects, deleted, pmids = new()
+            try:
+                pmids.add(parser.article(elem, sink))
+            except Exception as exc:  # one bad record must not sink the batch
+                key = f"PMID {pm.text.strip()}" if pm is not None and pm.text and pm.text.strip() else f"record {parser.n}"
+                reason = str(exc) if isinstance(exc, RecordError) else f"{type(exc).__name__}: {exc}"
+                rejects.append(Reject(name, key, reason, _excerpt(elem)))
+            if len(pmids) >= batch_size:
+                yield emit()
+                sink, rejects, deleted, pmids = new()
+    except InputError as exc:
+        rejects.append(Reject(name, exc.where, f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason, ""))
+    yield emit()
+
+
+def parse_file(source: Source, **kw) -> Iterator[ParsedBatch]:
+    """Alias of `iter_batches` for readability at call sites."""
+    return iter_batches(source, **kw)

@@ -1,0 +1,275 @@
+"""Bulk loading of parsed batches into DuckDB: one transaction per batch, Arrow in, no row-by-row INSERT.
+
+Rules (DESIGN.md table contract):
+- Article-scoped tables are replaced as a set per article when a record is accepted.
+- A PubMed record is accepted unless the warehouse holds a newer one: records are ordered by
+  (version, date_revised, content_sha256); the hash only breaks ties, so any load order converges.
+  A re-delivered identical record rewrites nothing.
+- A PMID removed by DeleteCitation is a tombstone: its rows go, and later records for it are skipped
+  in any load order (delete the `deleted_articles` row to let it back in).
+- PMC articles (no revision stamp in JATS) follow the same rule with content_sha256 as the order.
+- Edges merge: new ones get first_seen = last_seen = now; seen again, last_seen moves; edges not
+  seen again keep their old last_seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from schemas import PUBMED_RECORD_TABLES, TABLES, ParsedBatch, Reject, Table
+from schemas.model import quote
+
+_MIN_DATE = "DATE '0001-01-01'"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class LoadStats:
+    """What a load did; added up across batches."""
+
+    records_new: int = 0
+    records_updated: int = 0
+    records_unchanged: int = 0
+    records_skipped_older: int = 0
+    records_skipped_deleted: int = 0
+    deleted: int = 0
+    rejects: int = 0
+    edges_new: int = 0
+    rows: Counter = field(default_factory=Counter)
+
+    def add(self, other: LoadStats) -> None:
+        for name in ("records_new", "records_updated", "records_unchanged", "records_skipped_older",
+                     "records_skipped_deleted", "deleted", "rejects", "edges_new"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rows.update(other.rows)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "rows"}
+        d["rows"] = dict(sorted(self.rows.items()))
+        return d
+
+
+def _cols(table: Table, names: list[str] | None = None) -> str:
+    return ", ".join(quote(n) for n in (names or table.extracted_names))
+
+
+def merge_edges(con: duckdb.DuckDBPyConnection, table: Table, view: str, now: dt.datetime,
+                extra_set: tuple[str, ...] = ()) -> int:
+    """Merge edge rows from ``view`` into ``table`` by key; returns how many edges were new.
+
+    ``extra_set``: non-key columns overwritten by the new observation (e.g. score, rank).
+    """
+    key = table.key
+    on = " AND ".join(f"t.{k} = b.{k}" for k in key)
+    sets = ", ".join(["last_seen = ?"] + [f"{c} = b.{c}" for c in extra_set])
+    cols = table.extracted_names
+    con.execute(f"UPDATE {table.name} AS t SET {sets} FROM (SELECT DISTINCT ON ({', '.join(key)}) * FROM {view}) b WHERE {on}", [now])
+    before = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
+    con.execute(
+        f"INSERT INTO {table.name} ({_cols(table)}, first_seen, last_seen) "
+        f"SELECT {', '.join('b.' + quote(c) for c in cols)}, ?, ? FROM (SELECT DISTINCT ON ({', '.join(key)}) * FROM {view}) b "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})",
+        [now, now],
+    )
+    return con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0] - before
+
+
+def record_rejects(con: duckdb.DuckDBPyConnection, run_id: str, rejects: list[Reject], now: dt.datetime) -> None:
+    if not rejects:
+        return
+    seen: dict[tuple[str, str], Reject] = {}
+    for r in rejects:
+        seen.setdefault((r.source, r.record_key), r)
+    t = pa.table({
+        "run_id": [run_id] * len(seen),
+        "source": [r.source for r in seen.values()],
+        "record_key": [r.record_key for r in seen.values()],
+        "reason": [r.reason for r in seen.values()],
+        "excerpt": [r.excerpt[:500] for r in seen.values()],
+    })
+    con.register("_rejects", t)
+    try:
+        con.execute(
+            "DELETE FROM rejects WHERE (run_id, source, record_key) IN (SELECT (run_id, source, record_key) FROM _rejects)"
+        )
+        con.execute(
+            "INSERT INTO rejects (run_id, source, record_key, reason, excerpt, \"at\") "
+            "SELECT run_id, source, record_key, reason, excerpt, ? FROM _rejects", [now]
+        )
+    finally:
+        con.unregister("_rejects")
+
+
+class BatchLoader:
+    """Loads `ParsedBatch` objects into an open warehouse connection, one transaction each."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self.con = con
+        self.run_id = run_id
+        self.stats = LoadStats()
+
+    def load(self, batch: ParsedBatch, now: dt.datetime | None = None) -> LoadStats:
+        now = now or utcnow()
+        con = self.con
+        registered = []
+        for name, arrow in batch.tables.items():
+            view = f"b_{name}"
+            con.register(view, arrow)
+            registered.append(view)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if batch.kind == "pubmed":
+                stats = self._pubmed(batch, now)
+            elif batch.kind == "pmc":
+                stats = self._pmc(batch, now)
+            else:
+                raise ValueError(f"unknown batch kind {batch.kind!r}")
+            record_rejects(con, self.run_id, batch.rejects, now)
+            stats.rejects = len(batch.rejects)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            for view in registered:
+                con.unregister(view)
+            con.execute("DROP TABLE IF EXISTS _acc")
+        self.stats.add(stats)
+        return stats
+
+    # -- PubMed ------------------------------------------------------------------------------
+    def _pubmed(self, batch: ParsedBatch, now: dt.datetime) -> LoadStats:
+        con, st = self.con, LoadStats()
+        if batch.rows("articles"):
+            con.execute(f"""
+                CREATE OR REPLACE TEMP TABLE _acc AS
+                SELECT b.pmid, e.pmid IS NULL AS is_new,
+                       e.content_sha256 IS DISTINCT FROM b.content_sha256 AS changed,
+                       e.first_seen AS old_first_seen, e.updated_at AS old_updated_at,
+                       d.pmid IS NOT NULL AS is_deleted,
+                       e.pmid IS NOT NULL AND (b.version, coalesce(b.date_revised, {_MIN_DATE}), b.content_sha256)
+                           < (e.version, coalesce(e.date_revised, {_MIN_DATE}), e.content_sha256) AS is_older
+                FROM b_articles b
+                LEFT JOIN articles e ON e.pmid = b.pmid
+                LEFT JOIN deleted_articles d ON d.pmid = b.pmid
+            """)
+            counts = con.execute("""
+                SELECT count(*) FILTER (is_deleted),
+                       count(*) FILTER (NOT is_deleted AND is_older),
+                       count(*) FILTER (NOT is_deleted AND NOT is_older AND is_new),
+                       count(*) FILTER (NOT is_deleted AND NOT is_older AND NOT is_new AND changed),
+                       count(*) FILTER (NOT is_deleted AND NOT is_older AND NOT is_new AND NOT changed)
+                FROM _acc
+            """).fetchall()[0]
+            (st.records_skipped_deleted, st.records_skipped_older, st.records_new,
+             st.records_updated, st.records_unchanged) = counts
+            con.execute("DELETE FROM _acc WHERE is_deleted OR is_older")
+            if st.records_updated:
+                replaced = "SELECT pmid FROM _acc WHERE changed AND NOT is_new"
+                for t in PUBMED_RECORD_TABLES:
+                    con.execute(f"DELETE FROM {t.name} WHERE pmid IN ({replaced})")
+                con.execute(f"DELETE FROM reference_entries WHERE origin = 'pubmed' AND citing_pmid IN ({replaced})")
+            if st.records_new or st.records_updated:
+                changed = "(SELECT pmid FROM _acc WHERE changed)"
+                art = TABLES["articles"]
+                con.execute(
+                    f"INSERT INTO articles ({_cols(art)}, run_id, first_seen, updated_at) "
+                    f"SELECT {', '.join('b.' + quote(c) for c in art.extracted_names)}, ?, coalesce(a.old_first_seen, ?), ? "
+                    "FROM b_articles b JOIN _acc a ON a.pmid = b.pmid WHERE a.changed",
+                    [self.run_id, now, now],
+                )
+                st.rows["articles"] += st.records_new + st.records_updated
+                for t in PUBMED_RECORD_TABLES[1:]:
+                    if batch.rows(t.name):
+                        n = con.execute(
+                            f"INSERT INTO {t.name} ({_cols(t)}) SELECT {_cols(t)} FROM b_{t.name} WHERE pmid IN {changed}"
+                        ).fetchall()[0][0]
+                        st.rows[t.name] += n
+                ref = TABLES["reference_entries"]
+                if batch.rows("reference_entries"):
+                    st.rows["reference_entries"] += con.execute(
+                        f"INSERT INTO reference_entries ({_cols(ref)}) SELECT {_cols(ref)} FROM b_reference_entries "
+                        f"WHERE citing_pmid IN {changed}"
+                    ).fetchall()[0][0]
+            if batch.rows("citation_edges"):
+                con.execute(
+                    "CREATE OR REPLACE TEMP VIEW _edges AS SELECT * FROM b_citation_edges "
+                    "WHERE citing_pmid IN (SELECT pmid FROM _acc)"
+                )
+                st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
+        if batch.deleted_pmids:
+            st.deleted = self._delete(batch.deleted_pmids, batch.source, now)
+        return st
+
+    def _delete(self, pmids: list[int], source: str, now: dt.datetime) -> int:
+        con = self.con
+        unique = sorted(set(pmids))
+        con.register("_deleted", pa.table({"pmid": pa.array(unique, pa.int64())}))
+        try:
+            n = con.execute("SELECT count(*) FROM articles WHERE pmid IN (SELECT pmid FROM _deleted)").fetchall()[0][0]
+            for t in PUBMED_RECORD_TABLES:
+                con.execute(f"DELETE FROM {t.name} WHERE pmid IN (SELECT pmid FROM _deleted)")
+            con.execute("DELETE FROM reference_entries WHERE origin = 'pubmed' AND citing_pmid IN (SELECT pmid FROM _deleted)")
+            con.execute("DELETE FROM citation_edges WHERE origin = 'pubmed_reflist' AND citing_pmid IN (SELECT pmid FROM _deleted)")
+            con.execute(
+                "INSERT INTO deleted_articles (pmid, deleted_at, source) SELECT pmid, ?, ? FROM _deleted "
+                "WHERE pmid NOT IN (SELECT pmid FROM deleted_articles)", [now, source]
+            )
+        finally:
+            con.unregister("_deleted")
+        return n
+
+    # -- PMC -------------------------------------------------------------------------------
+    def _pmc(self, batch: ParsedBatch, now: dt.datetime) -> LoadStats:
+        con, st = self.con, LoadStats()
+        if not batch.rows("pmc_articles"):
+            return st
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _acc AS
+            SELECT b.pmcid, b.pmid, e.pmcid IS NULL AS is_new,
+                   e.content_sha256 IS DISTINCT FROM b.content_sha256 AS changed,
+                   e.first_seen AS old_first_seen,
+                   e.pmcid IS NOT NULL AND b.content_sha256 < e.content_sha256 AS is_older
+            FROM b_pmc_articles b LEFT JOIN pmc_articles e ON e.pmcid = b.pmcid
+        """)
+        st.records_skipped_older, st.records_new, st.records_updated, st.records_unchanged = con.execute("""
+            SELECT count(*) FILTER (is_older), count(*) FILTER (NOT is_older AND is_new),
+                   count(*) FILTER (NOT is_older AND NOT is_new AND changed),
+                   count(*) FILTER (NOT is_older AND NOT is_new AND NOT changed) FROM _acc
+        """).fetchall()[0]
+        con.execute("DELETE FROM _acc WHERE is_older")
+        if st.records_new or st.records_updated:
+            pmc = TABLES["pmc_articles"]
+            con.execute("DELETE FROM pmc_articles WHERE pmcid IN (SELECT pmcid FROM _acc WHERE changed)")
+            con.execute(
+                "DELETE FROM reference_entries WHERE origin = 'pmc' AND citing_pmid IN "
+                "(SELECT pmid FROM _acc WHERE changed AND pmid IS NOT NULL)"
+            )
+            con.execute(
+                f"INSERT INTO pmc_articles ({_cols(pmc)}, first_seen, updated_at) "
+                f"SELECT {', '.join('b.' + quote(c) for c in pmc.extracted_names)}, coalesce(a.old_first_seen, ?), ? "
+                "FROM b_pmc_articles b JOIN _acc a ON a.pmcid = b.pmcid WHERE a.changed",
+                [now, now],
+            )
+            st.rows["pmc_articles"] += st.records_new + st.records_updated
+            if batch.rows("reference_entries"):
+                ref = TABLES["reference_entries"]
+                st.rows["reference_entries"] += con.execute(
+                    f"INSERT INTO reference_entries ({_cols(ref)}) SELECT {_cols(ref)} FROM b_reference_entries "
+                    "WHERE citing_pmid IN (SELECT pmid FROM _acc WHERE changed)"
+                ).fetchall()[0][0]
+        if batch.rows("citation_edges"):
+            con.execute(
+                "CREATE OR REPLACE TEMP VIEW _edges AS SELECT * FROM b_citation_edges "
+                "WHERE citing_pmid IN (SELECT pmid FROM _acc)"
+            )
+            st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
+        return st

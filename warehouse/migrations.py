@@ -1,0 +1,80 @@
+"""Versioned migrations of the warehouse, recorded in `schema_migrations`.
+
+Migration 1 creates every table from `schemas.tables` (the one definition). A later change to a
+table adds a migration here (e.g. an ALTER TABLE generated from the new column's definition);
+`check_drift` refuses to run against a file whose columns do not match the schema, naming them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from schemas import ALL_TABLES, TABLES
+from warehouse.views import create_views
+
+
+def _initial(con: duckdb.DuckDBPyConnection) -> None:
+    for table in ALL_TABLES:
+        con.execute(table.ddl())
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
+    (1, "create every table of schemas.tables", _initial),
+]
+
+
+def applied(con: duckdb.DuckDBPyConnection) -> set[int]:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()[0][0]
+    if not exists:
+        return set()
+    return {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations (each in its own transaction); (re)create views. Returns versions applied."""
+    done = applied(con)
+    new = []
+    for version, name, step in MIGRATIONS:
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(TABLES["schema_migrations"].ddl())
+            step(con)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, now()::TIMESTAMP)",
+                [version, name],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        new.append(version)
+    check_drift(con)
+    if new:
+        create_views(con)
+    return new
+
+
+def check_drift(con: duckdb.DuckDBPyConnection) -> None:
+    """Raise if a table's columns differ from schemas.tables (a migration is missing)."""
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall()
+    have: dict[str, set[str]] = {}
+    for t, c in rows:
+        have.setdefault(t, set()).add(c)
+    problems = []
+    for table in ALL_TABLES:
+        missing = [c for c in table.column_names if c not in have.get(table.name, set())]
+        if missing:
+            problems.append(f"{table.name}: missing {', '.join(missing)}")
+    if problems:
+        raise RuntimeError(
+            "warehouse schema does not match this litmeta version (" + "; ".join(problems)
+            + "); a migration is missing: upgrade litmeta or load into a new --db file"
+        )

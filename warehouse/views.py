@@ -1,0 +1,45 @@
+"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation counts."""
+
+from __future__ import annotations
+
+import duckdb
+
+VIEWS: dict[str, str] = {
+    # One line per table: how many rows it holds.
+    "table_counts": """
+        SELECT 'articles' AS table_name, count(*) AS n FROM articles
+        UNION ALL SELECT 'authors', count(*) FROM authors
+        UNION ALL SELECT 'grants', count(*) FROM grants
+        UNION ALL SELECT 'mesh_headings', count(*) FROM mesh_headings
+        UNION ALL SELECT 'reference_entries', count(*) FROM reference_entries
+        UNION ALL SELECT 'citation_edges', count(*) FROM citation_edges
+        UNION ALL SELECT 'similar_articles', count(*) FROM similar_articles
+        UNION ALL SELECT 'network_members', count(*) FROM network_members
+        UNION ALL SELECT 'rejects', count(*) FROM rejects
+    """,
+    # Citation edges with every origin that reports them collapsed into one row.
+    "citations": """
+        SELECT citing_pmid, cited_pmid, list(origin ORDER BY origin) AS origins,
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM citation_edges GROUP BY citing_pmid, cited_pmid
+    """,
+    # Each seed's network members with their article metadata.
+    "seed_network": """
+        SELECT m.seed_pmid, m.pmid, m.hop, m.via, a.title, a.journal_iso_abbrev, a.pub_year, a.doi,
+               m.first_seen, m.last_seen
+        FROM network_members m LEFT JOIN articles a USING (pmid)
+    """,
+    # Pairs of articles cited together, and by how many citing articles.
+    "co_citation": """
+        SELECT a.cited_pmid AS pmid_a, b.cited_pmid AS pmid_b, count(DISTINCT a.citing_pmid) AS n_citing
+        FROM (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) a
+        JOIN (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) b
+          ON a.citing_pmid = b.citing_pmid AND a.cited_pmid < b.cited_pmid
+        GROUP BY 1, 2
+    """,
+}
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    for name, sql in VIEWS.items():
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
