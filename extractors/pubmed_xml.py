@@ -331,6 +331,8 @@ class PubmedParser:
             elif tag == "ArticleDate":
                 if a["article_date"] is None:
                     a["article_date"] = _date(c)
+            elif tag == "Affiliation":  # pre-2014 DTDs: one article-level affiliation (author_position 0)
+                rows["affiliations"].append((pmid, 0, 1, _flat(c), None))
 
     @staticmethod
     def _pages(elem: etree._Element) -> str | None:

@@ -1,0 +1,139 @@
+"""Differential test: our parser + warehouse against Biopython's parse of every real PubmedArticle.
+
+For each file in ../shared/corpus/pubmed the records are loaded into a fresh in-memory warehouse
+and, per PMID, the counts of authors, affiliations, grants, MeSH descriptors and qualifiers,
+publication types, chemicals, keywords, article ids, databank accessions and references must equal
+those of `Bio.Entrez.read` on the same record; title and abstract text must equal Biopython's with
+markup removed and whitespace normalised.
+
+Biopython needs a bundled DTD: the DOCTYPE is pointed at pubmed_250101.dtd (bundled) so that it
+never tries the network (the real files declare older DTDs, all compatible for these elements).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+from pathlib import Path
+
+import pytest
+from Bio import Entrez
+
+from extractors.pubmed_xml import iter_batches
+from tests.conftest import require_corpus
+from warehouse.db import connect
+from warehouse.load import BatchLoader
+
+pytestmark = pytest.mark.corpus
+
+DOCTYPE = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
+           b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
+BUNDLED = Path(Entrez.__file__).parent / "DTDs"
+TAG = re.compile(r"<[^>]+>")
+
+
+def _norm(text: str | None) -> str:
+    return " ".join(TAG.sub("", text or "").split())
+
+
+def _bio_records(data: bytes) -> list[dict]:
+    """Biopython's parse, with the DOCTYPE pointed at the bundled copy of the declared DTD."""
+    declared = re.search(rb"<!DOCTYPE[^>]*/([a-z_0-9]+\.dtd)\"", data)
+    name = declared.group(1).decode() if declared else "pubmed_250101.dtd"
+    if not (BUNDLED / name).exists():
+        name = "pubmed_250101.dtd"
+    doctype = DOCTYPE.replace(b"pubmed_250101.dtd", name.encode())
+    data = re.sub(rb"<!DOCTYPE[^>]*>", b"", data, count=1)
+    data = re.sub(rb"(<\?xml[^>]*\?>)?\s*", lambda m: (m.group(1) or b'<?xml version="1.0"?>') + b"\n" + doctype + b"\n", data, count=1)
+    parsed = Entrez.read(io.BytesIO(data), validate=False)
+    records = parsed.get("PubmedArticle", []) if isinstance(parsed, dict) else parsed  # older DTDs: a plain list
+    return [r for r in records if "MedlineCitation" in r]
+
+
+def _count_refs(reflists) -> int:
+    n = 0
+    for rl in reflists or []:
+        n += len(rl.get("Reference", []))
+        n += _count_refs(rl.get("ReferenceList", []))
+    return n
+
+
+def _bio_facts(rec: dict) -> dict:
+    mc, pd = rec["MedlineCitation"], rec.get("PubmedData", {})
+    art = mc["Article"]
+    authors = art.get("AuthorList", [])
+    abstract = art.get("Abstract", {}).get("AbstractText", [])
+    paras = []
+    for p in abstract:
+        label = getattr(p, "attributes", {}).get("Label")
+        text = _norm(str(p))
+        paras.append(f"{label}: {text}" if label else text)
+    return {
+        "authors": len(authors),
+        "affiliations": sum(len(a.get("AffiliationInfo", [])) for a in authors) + ("Affiliation" in art),
+        "grants": len(art.get("GrantList", [])),
+        "mesh": len(mc.get("MeshHeadingList", [])),
+        "qualifiers": sum(len(h.get("QualifierName", [])) for h in mc.get("MeshHeadingList", [])),
+        "pubtypes": len({pt.attributes.get("UI") for pt in art.get("PublicationTypeList", [])}),
+        "chemicals": len(mc.get("ChemicalList", [])),
+        "keywords": sum(len(kl) for kl in mc.get("KeywordList", [])),
+        "ids": len({(i.attributes.get("IdType"), str(i).strip()) for i in pd.get("ArticleIdList", [])}),
+        "databanks": len({(db.get("DataBankName"), str(acc)) for db in art.get("DataBankList", [])
+                          for acc in db.get("AccessionNumberList", [])}),
+        "references": _count_refs(pd.get("ReferenceList", [])),
+        "title": _norm(str(art.get("ArticleTitle", ""))),
+        "abstract": _norm(" ".join(paras)),
+    }
+
+
+FACT_SQL = {
+    "authors": "SELECT count(*) FROM authors WHERE pmid = ?",
+    "affiliations": "SELECT count(*) FROM affiliations WHERE pmid = ?",
+    "grants": "SELECT count(*) FROM grants WHERE pmid = ?",
+    "mesh": "SELECT count(DISTINCT position) FROM mesh_headings WHERE pmid = ?",
+    "qualifiers": "SELECT count(qualifier_ui) FROM mesh_headings WHERE pmid = ?",
+    "pubtypes": "SELECT count(*) FROM publication_types WHERE pmid = ?",
+    "chemicals": "SELECT count(*) FROM chemicals WHERE pmid = ?",
+    "keywords": "SELECT count(*) FROM keywords WHERE pmid = ?",
+    "ids": "SELECT count(*) FROM article_ids WHERE pmid = ?",
+    "databanks": "SELECT count(*) FROM databanks WHERE pmid = ?",
+    "references": "SELECT count(*) FROM reference_entries WHERE citing_pmid = ? AND origin = 'pubmed'",
+    "title": "SELECT coalesce(title, '') FROM articles WHERE pmid = ?",
+    "abstract": "SELECT coalesce(abstract, '') FROM articles WHERE pmid = ?",
+}
+
+
+def _files() -> list[Path]:
+    root = require_corpus("pubmed")
+    out = []
+    for f in sorted(root.iterdir()):
+        data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        if b"<PubmedArticle>" in data or b"<PubmedArticle " in data:
+            out.append(f)
+    return out
+
+
+def test_every_corpus_pubmed_article_matches_biopython() -> None:
+    files = _files()
+    checked = 0
+    mismatches: list[str] = []
+    for f in files:
+        data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+        bio = {int(str(r["MedlineCitation"]["PMID"])): _bio_facts(r) for r in _bio_records(data)}
+        con = connect(":memory:")
+        loader = BatchLoader(con, "differential")
+        for batch in iter_batches(f):
+            loader.load(batch)
+        for pmid, facts in bio.items():
+            for name, sql in FACT_SQL.items():
+                got = con.execute(sql, [pmid]).fetchall()
+                value = got[0][0] if got else None
+                if name == "abstract":
+                    value = _norm(value)
+                if value != facts[name]:
+                    mismatches.append(f"{f.name} PMID {pmid} {name}: ours {value!r} != biopython {facts[name]!r}")
+            checked += 1
+        con.close()
+    assert checked >= 350, f"only {checked} PubmedArticle records found in the corpus"
+    assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:40])
