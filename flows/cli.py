@@ -1,0 +1,209 @@
+"""The `litmeta` command line: one verb per flow, global options with environment variables.
+
+Exit codes: 0 done, 1 finished with rejects (reported), 2 bad usage or bad input (message names it).
+Secrets: `--api-key` is handed to the E-utilities client through the environment (NCBI_API_KEY),
+never as a flow parameter, so it reaches no Prefect run record, artifact or warehouse row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+RELATIONS = ("refs", "cited_by", "similar")
+PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+
+
+class CliError(Exception):
+    """Bad usage or input: printed as one line, exit code 2."""
+
+
+def pmid(value: str) -> int:
+    v = value.strip()
+    if not PMID_RE.match(v):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a PMID (a positive whole number such as 39047240)")
+    return int(v)
+
+
+def relations(value: str) -> list[str]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in parts if p not in RELATIONS]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError(
+            f"unknown relation {', '.join(bad) or repr(value)}; choose from {','.join(RELATIONS)}")
+    return parts
+
+
+def positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def _epilog(example: str) -> str:
+    return "example:\n" + textwrap.indent(example.strip(), "  ")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="litmeta",
+        description="PubMed/PMC metadata into a DuckDB warehouse; citation networks around seed articles.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_epilog("litmeta demo                      # offline: bundled seed snapshot -> ./litmeta.duckdb\n"
+                       "litmeta network 39047240 --depth 1\n"
+                       "litmeta sql 'SELECT count(*) FROM articles'"),
+    )
+    p.add_argument("--db", default=os.environ.get("LITMETA_DB", "./litmeta.duckdb"),
+                   help="warehouse file (env LITMETA_DB; default ./litmeta.duckdb)")
+    p.add_argument("--eutils-url", default=os.environ.get("LITMETA_EUTILS_URL", DEFAULT_EUTILS),
+                   help="E-utilities base URL (env LITMETA_EUTILS_URL; default NCBI)")
+    p.add_argument("--api-key", default=None, help="NCBI API key (env NCBI_API_KEY): 10 requests/s instead of 3")
+    p.add_argument("--email", default=os.environ.get("NCBI_EMAIL"), help="contact e-mail sent to NCBI (env NCBI_EMAIL)")
+    p.add_argument("--tool", default=os.environ.get("LITMETA_TOOL", "litmeta"), help="tool name sent to NCBI")
+    p.add_argument("--record-snapshot", metavar="DIR", default=None,
+                   help="write everything fetched as a snapshot directory the sandbox can serve back")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs")
+    sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, epilog=_epilog(example),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    s = verb("ingest", "fetch PubMed records (and PMC full text with --pmc) and load them",
+             "litmeta ingest 39047240 39321136 --pmc\nlitmeta ingest --from-file pmids.txt")
+    s.add_argument("pmids", nargs="*", type=pmid, metavar="PMID")
+    s.add_argument("--from-file", type=Path, help="file with one PMID per line ('#' starts a comment)")
+    s.add_argument("--pmc", action="store_true", help="also fetch PMC JATS where a PMCID exists")
+
+    s = verb("network", "register a seed and build/refresh its citation network",
+             "litmeta network 39047240 --depth 2 --relations refs,cited_by,similar --max-nodes 2000 --similar-top 5")
+    s.add_argument("seed", type=pmid, metavar="SEED")
+    s.add_argument("--depth", type=positive, default=1, help="hops from the seed (default 1)")
+    s.add_argument("--relations", type=relations, default=list(RELATIONS),
+                   help="comma list of refs,cited_by,similar (default all)")
+    s.add_argument("--max-nodes", type=positive, default=None, help="cap on members (closest hop first)")
+    s.add_argument("--similar-top", type=positive, default=5, help="similar articles taken per member (default 5)")
+
+    s = verb("refresh", "re-observe every tracked seed (the scheduled job)", "litmeta refresh\nlitmeta refresh --seed 39047240")
+    s.add_argument("--seed", type=pmid, default=None, help="only this seed")
+
+    s = verb("search", "esearch PubMed (history server) and ingest the hits; sets over 10,000 are split by date",
+             "litmeta search 'blinatumomab[tiab] AND leukemia' --mindate 2020 --maxdate 2024 --max 500")
+    s.add_argument("query")
+    s.add_argument("--mindate", default=None, help="YYYY, YYYY/MM or YYYY/MM/DD (entrez date)")
+    s.add_argument("--maxdate", default=None)
+    s.add_argument("--max", type=positive, default=None, help="ingest at most N hits")
+    s.add_argument("--save", action="store_true", help="save the search so 'litmeta serve' schedules it")
+
+    s = verb("load", "load local PubMed XML (baseline/update, .xml/.xml.gz; DeleteCitation honoured) or PMC JATS",
+             "litmeta load pubmed25n0001.xml.gz pubmed25n1275.xml.gz\nlitmeta load article.nxml")
+    s.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    s = verb("sql", "read-only SQL on the warehouse",
+             "litmeta sql \"SELECT agency, count(*) n FROM grants GROUP BY 1 ORDER BY n DESC LIMIT 5\" --format csv")
+    s.add_argument("query")
+    s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    s = verb("export", "export tables, or one seed's network, for downstream tools",
+             "litmeta export --format parquet --out exports/\nlitmeta export --format graphml --out net/ --seed 39047240")
+    s.add_argument("--format", default="parquet", help="comma list of parquet,csv,graphml,png")
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--seed", type=pmid, default=None)
+
+    s = verb("serve", "run Prefect deployments with schedules (refresh daily by default)",
+             "litmeta serve --cron '0 3 * * *'")
+    s.add_argument("--cron", default="0 3 * * *", help="cron schedule for refresh and saved searches (default daily 03:00)")
+    s.add_argument("--register-only", action="store_true",
+                   help="create the deployments and their schedules, then exit (a worker or another serve runs them)")
+
+    s = verb("sandbox", "E-utilities-compatible server on 127.0.0.1, fed from a snapshot directory",
+             "litmeta sandbox --snapshot snapshots/39047240 --port 8765 --faults 429=0.1,500=0.05,seed=7")
+    s.add_argument("--snapshot", type=Path, default=None, help="snapshot directory (default: the bundled seed snapshot)")
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--faults", default=None, help="e.g. 429=0.1,500=0.05,502=0.05,truncate=0.05,error200=0.05,reset=0.02,slow=0.05,seed=7")
+    s.add_argument("--no-rate-limit", action="store_true", help="do not answer 429 above 3 requests/s")
+
+    s = verb("demo", "offline main job: sandbox on the bundled seed snapshot, network 39047240, summary",
+             "litmeta demo\nlitmeta demo --db /tmp/demo.duckdb")
+    s.add_argument("--depth", type=positive, default=1)
+    return p
+
+
+def _configure_env(args: argparse.Namespace) -> None:
+    if args.api_key:
+        os.environ["NCBI_API_KEY"] = args.api_key
+    args.api_key = None  # from here on only the environment holds it
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
+
+
+def _check_url(url: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", url):
+        raise CliError(f"--eutils-url {url!r}: not an http(s) URL; e.g. {DEFAULT_EUTILS}")
+    return url if url.endswith("/") else url + "/"
+
+
+def _read_pmid_file(path: Path) -> list[int]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CliError(f"--from-file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"--from-file {path}: not a UTF-8 text file of PMIDs") from None
+    out = []
+    for n, line in enumerate(lines, 1):
+        v = line.split("#", 1)[0].strip()
+        if not v:
+            continue
+        if not PMID_RE.match(v):
+            raise CliError(f"--from-file {path} line {n}: {v[:40]!r} is not a PMID")
+        out.append(int(v))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from flows import commands
+
+    verb = args.verb
+    if verb in {"ingest", "network", "refresh", "search", "demo"}:
+        args.eutils_url = _check_url(args.eutils_url)
+    if verb == "ingest":
+        ids = list(args.pmids) + (_read_pmid_file(args.from_file) if args.from_file else [])
+        if not ids:
+            raise CliError("ingest: give PMIDs or --from-file FILE")
+        args.pmids = list(dict.fromkeys(ids))
+    return getattr(commands, f"cmd_{verb}")(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_env(args)
+    from extractors.errors import EntrezError
+    from flows.pipeline import UsageError
+    from warehouse.db import WarehouseError
+
+    try:
+        return run(args)
+    except (CliError, UsageError, WarehouseError) as exc:
+        print(f"litmeta {args.verb}: {exc}", file=sys.stderr)
+        return 2
+    except EntrezError as exc:
+        print(f"litmeta {args.verb}: E-utilities: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"litmeta {args.verb}: interrupted; re-run the same command to finish (loads are idempotent)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
