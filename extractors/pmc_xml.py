@@ -5,7 +5,8 @@ Tables produced per batch (`ParsedBatch(kind="pmc")`):
 
 - ``pmc_articles``: one row per article, keyed by PMCID.
 - ``reference_entries`` (origin ``'pmc'``): one row per ``ref`` of the article's ref-lists (nested
-  ref-lists flattened, document order, 1-based), keyed by the article's PMID. An article without a
+  ref-lists flattened, sub-articles' ref-lists included, document order, 1-based), keyed by the
+  article's PMID. An article without a
   PMID still gets its ``pmc_articles`` row, but its references are skipped (logged, not rejected).
 - ``citation_edges`` (origin ``'pmc_reflist'``): citing PMID -> cited PMID, deduplicated per article.
 
@@ -13,15 +14,22 @@ Choices worth knowing:
 
 - Namespaces: ``article`` is matched in any namespace (``{*}article``); the article's own namespace is
   then used for every JATS element inside it (namespaced JATS 1.2/1.3 files put everything in one
-  default namespace). An ``article`` nested inside another one is not a record and is skipped.
+  default namespace). Articles do not nest in JATS; an article that contains another ``article``
+  element is rejected (the streaming reader frees the inner one, so the outer would be incomplete).
 - PMCID: ``article-id`` of type ``pmcid``, else ``pmc``, ``pmc-uid``, ``pmcaid``, then an ``accession``
   that looks like a PMCID; normalised to ``'PMC' + digits``.
 - pub_year: the first ``article-meta/pub-date`` in document order that is a publication date (PMC
   bookkeeping dates such as ``pmc-release``, ``nihms-submitted`` and correction/retraction dates are
   skipped unless nothing else is given) with a 4-digit year (``year``, else ``@iso-8601-date``).
-- license: ``license/@xlink:href``, else ``ali:license_ref`` text, else the licence text.
+- license: ``license/@xlink:href``, else ``ali:license_ref`` text, else the licence text. A bare
+  ``copyright-statement`` (old PLoS files) is not a licence and leaves it NULL.
+- citation: text of the ref's first citation element (element-citation, mixed-citation, nlm-citation,
+  citation; inside citation-alternatives too), see `joined_text`; pub-ids are read from all of them.
 - Within one batch a PMCID (or, for references, a citing PMID) seen twice keeps its last occurrence,
   so a batch never holds two rows with the same key; across batches the warehouse replaces by key.
+- content_sha256: SHA-256 of ``etree.tostring(article, with_tail=False)`` (comments and processing
+  instructions are dropped by the hardened parser); the same article gives the same hash in a
+  pmc-articleset and as a single .nxml.
 - ``n_records`` of a batch counts every article read into it, rejected ones included.
 """
 
@@ -39,7 +47,7 @@ from lxml import etree
 from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, text_of
 from schemas.batch import ParsedBatch, Reject, RowSink
 
-__all__ = ["iter_batches", "TABLE_NAMES"]
+__all__ = ["TABLE_NAMES", "iter_batches", "joined_text", "normalize_doi", "normalize_pmcid", "normalize_pmid"]
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +57,45 @@ EDGE_ORIGIN = "pmc_reflist"
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 CITATION_NAMES = ("element-citation", "mixed-citation", "nlm-citation", "citation")
+INLINE_NAMES = frozenset(
+    {
+        "italic",
+        "bold",
+        "sup",
+        "sub",
+        "sc",
+        "underline",
+        "overline",
+        "monospace",
+        "roman",
+        "sans-serif",
+        "strike",
+        "named-content",
+        "styled-content",
+        "inline-formula",
+        "inline-graphic",
+    }
+)
+MATHML_NS = "http://www.w3.org/1998/Math/MathML"
 # article-id types that carry the PMC identifier, most specific first.
 PMCID_TYPES = ("pmcid", "pmc", "pmc-uid", "pmcaid")
 PMID_TYPES = ("pmid", "pubmed")
 # pub-date types (pub-type or date-type) that are not the article's publication.
 NON_PUBLICATION_DATES = frozenset(
-    {"pmc-release", "nihms-submitted", "manuscript", "ecorrected", "pcorrected", "corrected",
-     "eretracted", "pretracted", "retracted", "rev-recd", "accepted", "received"}
+    {
+        "pmc-release",
+        "nihms-submitted",
+        "manuscript",
+        "ecorrected",
+        "pcorrected",
+        "corrected",
+        "eretracted",
+        "pretracted",
+        "retracted",
+        "rev-recd",
+        "accepted",
+        "received",
+    }
 )
 
 _PMCID_RE = re.compile(r"^(?:PMC)?\s*(\d{1,18})$", re.IGNORECASE)
@@ -119,8 +159,22 @@ def _tags(ns: str) -> dict[str, str]:
     """Qualified tag names for a JATS namespace ('' when un-namespaced)."""
     pre = f"{{{ns}}}" if ns else ""
     names = (
-        "article", "front", "article-meta", "journal-meta", "journal-title", "article-id", "title-group",
-        "article-title", "pub-date", "year", "permissions", "license", "ref-list", "ref", "pub-id", "label",
+        "article",
+        "front",
+        "article-meta",
+        "journal-meta",
+        "journal-title",
+        "article-id",
+        "title-group",
+        "article-title",
+        "pub-date",
+        "year",
+        "permissions",
+        "license",
+        "ref-list",
+        "ref",
+        "pub-id",
+        "label",
         *CITATION_NAMES,
     )
     return {n: pre + n for n in names}
@@ -222,7 +276,7 @@ def _license(meta: etree._Element | None, t: dict[str, str]) -> str | None:
             if text:
                 return text
     for lic in licenses:
-        text = text_of(lic)
+        text = joined_text(lic)
         if text:
             return text
     return None
@@ -237,13 +291,81 @@ def _iter_refs(article: etree._Element, t: dict[str, str]) -> Iterator[etree._El
         yield from rl.iter(t["ref"])
 
 
-def _reference(ref: etree._Element, t: dict[str, str]) -> tuple[str | None, int | None, str | None, str | None]:
+_NO_SPACE_AFTER = frozenset(" \t\n:([{/-\u2010\u2013\u2014")
+_NO_SPACE_BEFORE = frozenset(" \t\n,.;:)]}/-\u2010\u2013\u2014?!")
+
+
+_SKIP, _INLINE, _BLOCK = 0, 1, 2
+_TAG_KIND: dict[object, int] = {}
+
+
+def _tag_kind(tag: object) -> int:
+    """How `joined_text` treats an element: skipped (entity, comment, PI), inline, or block."""
+    kind = _TAG_KIND.get(tag)
+    if kind is None:
+        if not isinstance(tag, str):
+            kind = _SKIP
+        else:
+            ns, _, local = tag[1:].partition("}") if tag[:1] == "{" else ("", "", tag)
+            kind = _INLINE if local in INLINE_NAMES or ns == MATHML_NS else _BLOCK
+        if len(_TAG_KIND) < 4096:
+            _TAG_KIND[tag] = kind
+    return kind
+
+
+def _walk(el: etree._Element, parts: list) -> None:
+    if el.text:
+        parts.append(el.text)
+    for child in el:
+        kind = _TAG_KIND.get(child.tag)
+        if kind is None:
+            kind = _tag_kind(child.tag)
+        if kind == _BLOCK:
+            parts.append(None)
+            _walk(child, parts)
+            parts.append(None)
+        elif kind == _INLINE:
+            _walk(child, parts)
+        if child.tail:
+            parts.append(child.tail)
+
+
+def joined_text(elem: etree._Element | None) -> str | None:
+    """Text of a citation or licence, whitespace normalised, with word boundaries kept.
+
+    Many PMC citations carry no separators between their parts (``<surname>Avery</surname>
+    <given-names>SV</given-names>`` written without a space, ``<source>...</source><year>``): a
+    space is put at the boundary of each non-inline element unless punctuation or whitespace is
+    already there. Inline markup (italic, sup, sub, MathML, ...) is flattened without one, so
+    ``CO<sub>2</sub>`` stays ``CO2``. Unexpanded entity references contribute no text.
+    """
+    if elem is None:
+        return None
+    parts: list[str | None] = []
+    _walk(elem, parts)
+    out: list[str] = []
+    pending = False
+    for part in parts:
+        if part is None:  # a block boundary
+            pending = True
+            continue
+        if pending and out and out[-1][-1] not in _NO_SPACE_AFTER and part[0] not in _NO_SPACE_BEFORE:
+            out.append(" ")
+        pending = False
+        out.append(part)
+    text = " ".join("".join(out).split())
+    return text or None
+
+
+def _reference(
+    ref: etree._Element, t: dict[str, str]
+) -> tuple[str | None, int | None, str | None, str | None]:
     cit_tags = tuple(t[n] for n in CITATION_NAMES)
     first = next(ref.iter(*cit_tags), None)
     if first is not None:
-        citation = text_of(first)
+        citation = joined_text(first)
     else:  # a ref without a citation element: its text, label left out
-        parts = [text_of(c) for c in ref if c.tag != t["label"] and isinstance(c.tag, str)]
+        parts = [joined_text(c) for c in ref if c.tag != t["label"] and isinstance(c.tag, str)]
         citation = " ".join(p for p in parts if p) or None
     c_pmid = c_doi = c_pmcid = None
     for pid in ref.iter(t["pub-id"]):
@@ -298,16 +420,28 @@ def _parse_article(article: etree._Element, n: int, source_sha256: str | None) -
 
     content_sha256 = hashlib.sha256(etree.tostring(article, with_tail=False)).hexdigest()
     row = (
-        pmcid, pmid, doi, article.get("article-type"), title, journal_title, _pub_year(meta, t),
-        _license(meta, t), n_refs, content_sha256, source_sha256,
+        pmcid,
+        pmid,
+        doi,
+        article.get("article-type"),
+        title,
+        journal_title,
+        _pub_year(meta, t),
+        _license(meta, t),
+        n_refs,
+        content_sha256,
+        source_sha256,
     )
     return _Article(pmcid, pmid, row, refs, edges, n_refs)
 
 
-def _inside_article(elem: etree._Element) -> bool:
-    return any(
-        isinstance(a.tag, str) and etree.QName(a).localname == "article" for a in elem.iterancestors()
-    )
+def _outer_article(elem: etree._Element) -> etree._Element | None:
+    """The outermost ``article`` ancestor of an element, if any."""
+    outer = None
+    for a in elem.iterancestors():
+        if isinstance(a.tag, str) and etree.QName(a).localname == "article":
+            outer = a
+    return outer
 
 
 def _excerpt(elem: etree._Element, n: int = 200) -> str:
@@ -370,6 +504,7 @@ def iter_batches(
     batch = _Batch()
     yielded = False
     n = 0
+    damaged: list[etree._Element] = []
     while True:
         try:
             elem = next(elements)
@@ -378,11 +513,19 @@ def iter_batches(
         except InputError as exc:
             batch.rejects.append(Reject(name, exc.where, str(exc)))
             break
-        if _inside_article(elem):
+        outer = _outer_article(elem)
+        if outer is not None:
+            # Not JATS (articles do not nest; JATS has sub-article). The streaming reader frees the
+            # inner element, so the outer article would be parsed incomplete: reject it instead.
+            if not any(outer is d for d in damaged):
+                damaged.append(outer)
             continue
         n += 1
         batch.n_records += 1
         try:
+            if any(elem is d for d in damaged):
+                damaged = [d for d in damaged if d is not elem]
+                raise _Malformed("contains a nested <article> element (not JATS); not parsed", f"article {n}")
             art = _parse_article(elem, n, source_sha256)
         except _Malformed as exc:
             batch.rejects.append(Reject(name, exc.key or f"article {n}", exc.reason, _excerpt(elem)))
@@ -394,7 +537,9 @@ def iter_batches(
             if art.pmid is None and art.n_refs:
                 log.info(
                     "%s: %s has no PMID; its %d references cannot be keyed and were skipped",
-                    name, art.pmcid, art.n_refs,
+                    name,
+                    art.pmcid,
+                    art.n_refs,
                 )
         if batch.n_records >= batch_size:
             yield batch.to_parsed(name)

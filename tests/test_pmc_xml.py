@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from extractors.pmc_xml import iter_batches, normalize_doi, normalize_pmcid, normalize_pmid
+from extractors.pmc_xml import iter_batches, joined_text, normalize_doi, normalize_pmcid, normalize_pmid
 from schemas.tables import TABLES
-from conftest import CORPUS, require_corpus
+from tests.conftest import CORPUS, require_corpus
 
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:mml="http://www.w3.org/1998/Math/MathML"'
 
@@ -122,7 +122,9 @@ TABLES_USED = ("pmc_articles", "reference_entries", "citation_edges")
 
 
 def test_articleset_two_articles():
-    batches, rows, rejects = parse_all(articleset(ARTICLE_1, ARTICLE_2), source_name="efetch pmc", source_sha256="ab" * 32)
+    batches, rows, rejects = parse_all(
+        articleset(ARTICLE_1, ARTICLE_2), source_name="efetch pmc", source_sha256="ab" * 32
+    )
     assert rejects == []
     assert len(batches) == 1
     b = batches[0]
@@ -174,7 +176,7 @@ def test_article_without_pmcid_is_rejected_others_load():
 
 
 def test_article_without_any_id_is_keyed_by_position():
-    bare = '<article><front><article-meta><title-group><article-title>x</article-title></title-group></article-meta></front></article>'
+    bare = "<article><front><article-meta><title-group><article-title>x</article-title></title-group></article-meta></front></article>"
     _, rows, rejects = parse_all(articleset(ARTICLE_1, bare))
     assert len(rows["pmc_articles"]) == 1
     assert [(r.record_key, "no PMC id" in r.reason) for r in rejects] == [("article 2", True)]
@@ -201,7 +203,7 @@ def test_article_without_pmid_keeps_article_skips_references():
 
 def test_truncated_input_keeps_earlier_articles():
     data = articleset(ARTICLE_1, ARTICLE_2)
-    cut = data[: data.index(b"<article", 100) + 300]  # inside the second article
+    cut = data[: data.index(b'article-type="review-article"') + 300]  # inside the second article
     batches, rows, rejects = parse_all(cut, source_name="cut.xml")
     assert [a["pmcid"] for a in rows["pmc_articles"]] == ["PMC1001"]
     assert len(rows["reference_entries"]) == 4
@@ -226,10 +228,9 @@ def test_invalid_utf8_and_truncated_gzip(tmp_path: Path):
 
 
 def test_sources_path_gzip_fileobj_and_namespaced_single_article(tmp_path: Path):
-    ns_article = (
-        ARTICLE_1.replace("<article ", '<article xmlns="https://jats.nlm.nih.gov/ns/archiving/1.3/" ', 1)
-        .replace('pub-id-type="pmc">1001', 'pub-id-type="pmc-uid">1001')
-    )
+    ns_article = ARTICLE_1.replace(
+        "<article ", '<article xmlns="https://jats.nlm.nih.gov/ns/archiving/1.3/" ', 1
+    ).replace('pub-id-type="pmc">1001', 'pub-id-type="pmc-uid">1001')
     nxml = tmp_path / "one.nxml"
     nxml.write_text(ns_article, encoding="utf-8")
     gz = tmp_path / "one.xml.gz"
@@ -279,6 +280,19 @@ def test_batches_and_duplicates():
     assert len(rows["reference_entries"]) == 1
 
 
+def test_nested_article_element_rejects_the_outer_one():
+    nested = ARTICLE_2.replace("<back>", "<body><article><front/></article></body><back>")
+    _, rows, rejects = parse_all(articleset(ARTICLE_1, nested, ARTICLE_2.replace("PMC1002", "PMC1003")))
+    assert [a["pmcid"] for a in rows["pmc_articles"]] == ["PMC1001", "PMC1003"]
+    assert [(r.record_key, "nested" in r.reason) for r in rejects] == [("article 2", True)]
+
+
+def test_missing_file_is_a_reject(tmp_path: Path):
+    batches = list(iter_batches(tmp_path / "nope.xml"))
+    assert len(batches) == 1 and batches[0].n_records == 0
+    assert [r.record_key for r in batches[0].rejects] == ["open"]
+
+
 def test_empty_articleset_gives_one_empty_batch():
     batches = list(iter_batches(articleset(), source_name="empty"))
     assert len(batches) == 1 and batches[0].n_records == 0 and batches[0].rejects == []
@@ -295,6 +309,18 @@ def test_external_entities_are_not_expanded(tmp_path: Path):
     _, rows, rejects = parse_all(doc)
     assert rejects == []
     assert "TOPSECRET" not in (rows["pmc_articles"][0]["title"] or "")
+
+
+def test_joined_text_keeps_word_boundaries():
+    mixed = etree.fromstring(
+        "<mixed-citation><string-name><surname>Buniello</surname><given-names>A.</given-names></string-name>, "
+        "<string-name><surname>Ng</surname><given-names>B</given-names></string-name> (<year>2020</year>)."
+        "<source>J Test</source><volume>3</volume>:<fpage>1</fpage>\u2013<lpage>9</lpage>; "
+        "CO<sub>2</sub> <italic>in</italic>vivo <mml:math xmlns:mml='http://www.w3.org/1998/Math/MathML'>"
+        "<mml:mi>x</mml:mi><mml:mn>2</mml:mn></mml:math></mixed-citation>"
+    )
+    assert joined_text(mixed) == "Buniello A., Ng B (2020). J Test 3:1\u20139; CO2 invivo x2"
+    assert joined_text(None) is None and joined_text(etree.fromstring("<x> </x>")) is None
 
 
 def test_normalizers():
@@ -337,13 +363,15 @@ def _oracle(path: Path) -> list[dict]:
         pmids, dois = ids(["pmid"]), ids(["doi"])
         refs = art.xpath(f".//{_lx('ref-list')}//{_lx('ref')}")
         cited = art.xpath(f".//{_lx('ref-list')}//{_lx('ref')}//{_lx('pub-id')}[@pub-id-type='pmid']/text()")
-        out.append({
-            "pmcid": pmcid,
-            "pmid": int(pmids[0]) if pmids else None,
-            "doi": dois[0] if dois else None,
-            "n_refs": len(refs),
-            "cited": {int(c.strip()) for c in cited},
-        })
+        out.append(
+            {
+                "pmcid": pmcid,
+                "pmid": int(pmids[0]) if pmids else None,
+                "doi": dois[0] if dois else None,
+                "n_refs": len(refs),
+                "cited": {int(c.strip()) for c in cited},
+            }
+        )
     return out
 
 
