@@ -49,6 +49,24 @@ def _epilog(example: str) -> str:
     return "example:\n" + textwrap.indent(example.strip(), "  ")
 
 
+def _add_globals(p: argparse.ArgumentParser, defaults: bool) -> None:
+    """Global options; accepted before or after the verb (after it, they override)."""
+
+    def d(value):
+        return value if defaults else argparse.SUPPRESS
+
+    p.add_argument("--db", default=d(os.environ.get("LITMETA_DB", "./litmeta.duckdb")),
+                   help="warehouse file (env LITMETA_DB; default ./litmeta.duckdb)")
+    p.add_argument("--eutils-url", default=d(os.environ.get("LITMETA_EUTILS_URL", DEFAULT_EUTILS)),
+                   help="E-utilities base URL (env LITMETA_EUTILS_URL; default NCBI)")
+    p.add_argument("--api-key", default=d(None), help="NCBI API key (env NCBI_API_KEY): 10 requests/s instead of 3")
+    p.add_argument("--email", default=d(os.environ.get("NCBI_EMAIL")), help="contact e-mail sent to NCBI (env NCBI_EMAIL)")
+    p.add_argument("--tool", default=d(os.environ.get("LITMETA_TOOL", "litmeta")), help="tool name sent to NCBI")
+    p.add_argument("--record-snapshot", metavar="DIR", default=d(None),
+                   help="write everything fetched as a snapshot directory the sandbox can serve back")
+    p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="show Prefect's run logs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="litmeta",
@@ -58,21 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "litmeta network 39047240 --depth 1\n"
                        "litmeta sql 'SELECT count(*) FROM articles'"),
     )
-    p.add_argument("--db", default=os.environ.get("LITMETA_DB", "./litmeta.duckdb"),
-                   help="warehouse file (env LITMETA_DB; default ./litmeta.duckdb)")
-    p.add_argument("--eutils-url", default=os.environ.get("LITMETA_EUTILS_URL", DEFAULT_EUTILS),
-                   help="E-utilities base URL (env LITMETA_EUTILS_URL; default NCBI)")
-    p.add_argument("--api-key", default=None, help="NCBI API key (env NCBI_API_KEY): 10 requests/s instead of 3")
-    p.add_argument("--email", default=os.environ.get("NCBI_EMAIL"), help="contact e-mail sent to NCBI (env NCBI_EMAIL)")
-    p.add_argument("--tool", default=os.environ.get("LITMETA_TOOL", "litmeta"), help="tool name sent to NCBI")
-    p.add_argument("--record-snapshot", metavar="DIR", default=None,
-                   help="write everything fetched as a snapshot directory the sandbox can serve back")
-    p.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs")
+    _add_globals(p, defaults=True)
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_: str, example: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_, epilog=_epilog(example),
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp = sub.add_parser(name, help=help_, description=help_, epilog=_epilog(example),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        _add_globals(sp, defaults=False)
+        return sp
 
     s = verb("ingest", "fetch PubMed records (and PMC full text with --pmc) and load them",
              "litmeta ingest 39047240 39321136 --pmc\nlitmeta ingest --from-file pmids.txt")

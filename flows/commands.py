@@ -127,3 +127,133 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return 0
+
+
+# -- network / refresh / ingest / search -------------------------------------------------------
+def _reach(url: str) -> None:
+    from flows.client import Unreachable, preflight
+
+    try:
+        preflight(url)
+    except Unreachable as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _finish(summary: dict, db: str, title: str) -> int:
+    _print_summary(summary, title)
+    if summary.get("rejects"):
+        _print_rejects(db, summary["run_id"])
+    return _exit_code(summary)
+
+
+def cmd_network(args: argparse.Namespace) -> int:
+    from flows.network import build_network
+
+    db = _writable_db(args.db)
+    _reach(args.eutils_url)
+    summary = build_network(
+        seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
+        max_nodes=args.max_nodes, similar_top=args.similar_top, email=args.email, tool=args.tool,
+        record_snapshot=args.record_snapshot,
+    )
+    print_network_summary(db, args.seed, summary)
+    return _finish(summary, db, f"litmeta network {args.seed}")
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from flows.network import refresh_seeds
+
+    db = _writable_db(args.db)
+    with connect(db, read_only=False, wait=30) as con:
+        n = con.execute("SELECT count(*) FROM seeds" + (" WHERE seed_pmid = ?" if args.seed else ""),
+                        [args.seed] if args.seed else []).fetchall()[0][0]
+    if not n:
+        raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
+                         "register one with 'litmeta network SEED'")
+    _reach(args.eutils_url)
+    summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email, tool=args.tool,
+                            record_snapshot=args.record_snapshot)
+    for seed in summary.get("seeds", {}):
+        print_network_summary(db, int(seed), summary)
+    return _finish(summary, db, "litmeta refresh")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.ingest import ingest_pmids
+
+    db = _writable_db(args.db)
+    _reach(args.eutils_url)
+    summary = ingest_pmids(pmids=args.pmids, db=db, eutils_url=args.eutils_url, pmc=args.pmc, email=args.email,
+                           tool=args.tool, record_snapshot=args.record_snapshot)
+    if summary.get("not_found"):
+        print(f"not found at NCBI: {summary['not_found']} PMID(s) (see ingest_runs.counts)", file=sys.stderr)
+    return _finish(summary, db, f"litmeta ingest: {len(args.pmids)} PMID(s)")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from flows.ingest import search_ingest
+
+    if not args.query.strip():
+        raise UsageError("search: the query is empty")
+    db = _writable_db(args.db)
+    _reach(args.eutils_url)
+    summary = search_ingest(query=args.query, db=db, eutils_url=args.eutils_url, mindate=args.mindate,
+                            maxdate=args.maxdate, max_records=args.max, save=args.save, email=args.email,
+                            tool=args.tool, record_snapshot=args.record_snapshot)
+    print(f"search matched {summary.get('search_count', 0)} record(s); ingested {summary.get('search_ids', 0)}")
+    return _finish(summary, db, "litmeta search")
+
+
+# -- demo ----------------------------------------------------------------------------------
+def print_network_summary(db: str, seed: int, summary: dict) -> None:
+    """Seed title, ids and grants; members per relation and hop; what is new since the previous run."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    c = Console()
+    with connect(db, read_only=False, wait=30) as con:
+        art = con.execute("SELECT title, doi, pmcid, journal_iso_abbrev, pub_year FROM articles WHERE pmid = ?",
+                          [seed]).fetchall()
+        grants = con.execute("SELECT count(*) FROM grants WHERE pmid = ?", [seed]).fetchall()[0][0]
+        by = con.execute("SELECT hop, via, count(*) FROM network_members WHERE seed_pmid = ? GROUP BY 1, 2 ORDER BY 1, 2",
+                         [seed]).fetchall()
+        run = con.execute("SELECT started_at FROM ingest_runs WHERE run_id = ?", [summary["run_id"]]).fetchall()
+        started = run[0][0] if run else None
+        new_members = con.execute(
+            "SELECT m.pmid, m.via, a.title FROM network_members m LEFT JOIN articles a USING (pmid) "
+            "WHERE m.seed_pmid = ? AND m.first_seen >= ? ORDER BY m.hop, m.pmid LIMIT 15", [seed, started]).fetchall()
+        new_edges = con.execute(
+            "SELECT count(*) FROM citation_edges WHERE first_seen >= ? AND (citing_pmid = ? OR cited_pmid IN "
+            "(SELECT pmid FROM network_members WHERE seed_pmid = ?))", [started, seed, seed]).fetchall()[0][0]
+        previous = con.execute(
+            "SELECT max(started_at) FROM ingest_runs WHERE started_at < ? AND flow IN ('build_network','refresh_seeds') "
+            "AND status LIKE 'completed%'", [started]).fetchall()[0][0]
+    if art:
+        title, doi, pmcid, journal, year = art[0]
+        c.print(f"[bold]Seed {seed}[/bold]: {title}")
+        c.print(f"  {journal or ''} {year or ''}  DOI {doi or '-'}  PMCID {pmcid or '-'}  grants {grants}")
+    else:
+        c.print(f"[bold]Seed {seed}[/bold]: record not in the warehouse (not found at the E-utilities server)")
+    c.print("Members by hop and relation:")
+    for hop, via, n in by:
+        c.print(f"  hop {hop}  {via:<9} {n}")
+    since = f"since the previous run ({previous:%Y-%m-%d %H:%M:%S})" if previous else "(first run)"
+    c.print(f"New {since}: {len(new_members)} member(s), {new_edges} citation edge(s)")
+    for pmid, via, title in new_members:
+        c.print(f"  + {pmid} ({via}) {escape((title or '')[:90])}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from extractors.sandbox import SandboxServer
+    from flows.network import build_network
+
+    db = _writable_db(args.db)
+    snap = bundled_snapshot()
+    with SandboxServer(snap, port=0) as sb:
+        print(f"sandbox: {sb.base_url} serving the bundled snapshot of PMID 39047240 ({snap})")
+        summary = build_network(seed=39047240, db=db, eutils_url=sb.base_url, depth=args.depth,
+                                relations=("refs", "cited_by", "similar"), max_nodes=None, similar_top=5,
+                                email=args.email, tool=args.tool)
+    print_network_summary(db, 39047240, summary)
+    print(f"warehouse: {Path(db).resolve()}  (try: litmeta --db {db} sql \"SELECT * FROM seed_network\")")
+    return _exit_code(summary)

@@ -104,3 +104,39 @@ def reject_input(db: str, run_id: str, source: str, reason: str) -> None:
     """Record an input that could not be read at all."""
     with session(db) as con:
         record_rejects(con, run_id, [Reject(source, "file", reason)], utcnow())
+
+
+def store_documents(db: str, run_id: str, docs: list) -> int:
+    """Keep every fetched response in raw_documents (compressed, request without api_key)."""
+    if not docs:
+        return 0
+    with session(db) as con:
+        for d in docs:
+            store_raw_document(con, kind=d.kind, request=d.request, body=d.body, run_id=run_id,
+                               n_records=d.n_records, sha256=d.sha256, fetched_at=d.fetched_at)
+    return len(docs)
+
+
+def fetch_and_load_pubmed(client, db: str, run_id: str, pmids: list[int]) -> tuple[LoadStats, list[int]]:
+    """efetch ``pmids`` in batches, parse each answer, load it; returns (stats, ids NCBI did not return)."""
+    total = LoadStats()
+    not_found: list[int] = []
+    if not pmids:
+        return total, not_found
+    for fetched in client.efetch_pubmed(pmids):
+        for doc in fetched.documents:
+            total.add(load_batches(db, run_id, pubmed_xml.iter_batches(
+                doc.body, source_name=doc.request, source_sha256=doc.sha256)))
+        not_found.extend(fetched.missing)
+    return total, not_found
+
+
+def fetch_and_load_pmc(client, db: str, run_id: str, pmcids: list[str]) -> LoadStats:
+    total = LoadStats()
+    if not pmcids:
+        return total
+    for fetched in client.efetch_pmc(pmcids):
+        for doc in fetched.documents:
+            total.add(load_batches(db, run_id, pmc_xml.iter_batches(
+                doc.body, source_name=doc.request, source_sha256=doc.sha256)))
+    return total

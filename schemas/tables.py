@@ -348,6 +348,19 @@ LINK_SNAPSHOTS = Table(
     ),
 )
 
+SAVED_SEARCHES = Table(
+    "saved_searches",
+    "Searches saved with 'litmeta search --save'; 'litmeta serve' schedules them.",
+    scope="state",
+    key=("query",),
+    volatile=("added_at",),
+    columns=(
+        C("query", "VARCHAR", "the PubMed query", nullable=False),
+        C("parameters", "JSON", "mindate, maxdate, max_records"),
+        C("added_at", "TIMESTAMP", "when saved", managed=True),
+    ),
+)
+
 DELETED_ARTICLES = Table(
     "deleted_articles",
     "PMIDs removed by a DeleteCitation (their rows are deleted from every article table).",
@@ -445,6 +458,7 @@ ALL_TABLES: tuple[Table, ...] = (
     SEEDS,
     NETWORK_MEMBERS,
     LINK_SNAPSHOTS,
+    SAVED_SEARCHES,
     DELETED_ARTICLES,
     INGEST_RUNS,
     RAW_DOCUMENTS,

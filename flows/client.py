@@ -1,0 +1,58 @@
+"""Building the E-utilities client for a flow run (the api_key comes from the environment only)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from urllib.parse import urlsplit
+
+from extractors.entrez import EntrezClient, RawDocument
+
+
+class Unreachable(Exception):
+    """The E-utilities base URL cannot be reached at all (DNS or TCP)."""
+
+
+def preflight(base_url: str, timeout: float = 5.0) -> None:
+    """Fail fast, naming the URL, when nothing listens there (no HTTP request is made)."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise Unreachable(
+            f"cannot reach {base_url} ({reason}); check --eutils-url / LITMETA_EUTILS_URL and the network"
+        ) from None
+
+
+class DocumentBuffer:
+    """Collects every raw response of a client (thread-safe) until the flow stores them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._docs: list[RawDocument] = []
+
+    def __call__(self, doc: RawDocument) -> None:
+        with self._lock:
+            self._docs.append(doc)
+
+    def drain(self) -> list[RawDocument]:
+        with self._lock:
+            docs, self._docs = self._docs, []
+        return docs
+
+
+def make_client(eutils_url: str, email: str | None, tool: str, record_snapshot: str | None = None,
+                documents: DocumentBuffer | None = None) -> EntrezClient:
+    return EntrezClient(
+        eutils_url,
+        tool=tool,
+        email=email,
+        api_key=os.environ.get("NCBI_API_KEY") or None,
+        on_document=documents,
+        record_snapshot=record_snapshot,
+    )

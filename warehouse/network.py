@@ -1,0 +1,98 @@
+"""Writing what a network observation saw: seeds, members, link edges, similar articles, link counts.
+
+All inputs are Arrow tables with the schemas of `schemas.tables`; every function runs inside the
+caller's transaction (the flows open one short write session per step).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+
+from schemas import TABLES
+from warehouse.load import merge_edges
+
+
+def register_seed(con: duckdb.DuckDBPyConnection, seed: int, depth: int, relations: list[str],
+                  max_nodes: int | None, similar_top: int, now: dt.datetime) -> None:
+    """Add the seed, or update the parameters it is tracked with (added_at stays)."""
+    con.execute(
+        "UPDATE seeds SET depth = ?, relations = ?, max_nodes = ?, similar_top = ? WHERE seed_pmid = ?",
+        [depth, ",".join(relations), max_nodes, similar_top, seed],
+    ).fetchall()
+    con.execute(
+        "INSERT INTO seeds (seed_pmid, depth, relations, max_nodes, similar_top, added_at) "
+        "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM seeds WHERE seed_pmid = ?)",
+        [seed, depth, ",".join(relations), max_nodes, similar_top, now, seed],
+    ).fetchall()
+
+
+def tracked_seeds(con: duckdb.DuckDBPyConnection, seed: int | None = None) -> list[dict]:
+    sql = "SELECT seed_pmid, depth, relations, max_nodes, similar_top FROM seeds"
+    rows = con.execute(sql + (" WHERE seed_pmid = ?" if seed else "") + " ORDER BY seed_pmid",
+                       [seed] if seed else []).fetchall()
+    return [{"seed": r[0], "depth": r[1], "relations": r[2].split(","), "max_nodes": r[3], "similar_top": r[4]}
+            for r in rows]
+
+
+def touch_seed(con: duckdb.DuckDBPyConnection, seed: int, now: dt.datetime) -> None:
+    con.execute("UPDATE seeds SET last_refreshed_at = ? WHERE seed_pmid = ?", [now, seed]).fetchall()
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table, now: dt.datetime,
+           extra_set: tuple[str, ...] = ()) -> int:
+    if arrow.num_rows == 0:
+        return 0
+    view = f"_in_{table}"
+    con.register(view, arrow)
+    try:
+        return merge_edges(con, TABLES[table], view, now, extra_set)
+    finally:
+        con.unregister(view)
+
+
+def merge_citation_edges(con: duckdb.DuckDBPyConnection, arrow: pa.Table, now: dt.datetime) -> int:
+    return _merge(con, "citation_edges", arrow, now)
+
+
+def merge_similar(con: duckdb.DuckDBPyConnection, arrow: pa.Table, now: dt.datetime) -> int:
+    return _merge(con, "similar_articles", arrow, now, extra_set=("score", "rank"))
+
+
+def merge_members(con: duckdb.DuckDBPyConnection, arrow: pa.Table, now: dt.datetime) -> int:
+    return _merge(con, "network_members", arrow, now, extra_set=("hop", "via"))
+
+
+def write_link_snapshots(con: duckdb.DuckDBPyConnection, arrow: pa.Table, run_id: str, now: dt.datetime) -> int:
+    """One row per member per run (a member of two seeds refreshed in one run is counted once)."""
+    if arrow.num_rows == 0:
+        return 0
+    con.register("_snap", arrow)
+    try:
+        before = con.execute("SELECT count(*) FROM link_snapshots").fetchall()[0][0]
+        con.execute(
+            "INSERT INTO link_snapshots (pmid, run_id, seed_pmid, observed_at, cited_by_count, references_count, similar_count) "
+            "SELECT DISTINCT ON (pmid) pmid, ?, seed_pmid, ?, cited_by_count, references_count, similar_count FROM _snap s "
+            "WHERE NOT EXISTS (SELECT 1 FROM link_snapshots l WHERE l.pmid = s.pmid AND l.run_id = ?)",
+            [run_id, now, run_id],
+        ).fetchall()
+        return con.execute("SELECT count(*) FROM link_snapshots").fetchall()[0][0] - before
+    finally:
+        con.unregister("_snap")
+
+
+def known_pmids(con: duckdb.DuckDBPyConnection, pmids: list[int]) -> set[int]:
+    """Which of ``pmids`` the warehouse already holds (or has as deleted)."""
+    if not pmids:
+        return set()
+    con.register("_ask", pa.table({"pmid": pa.array(pmids, pa.int64())}))
+    try:
+        rows = con.execute(
+            "SELECT pmid FROM articles WHERE pmid IN (SELECT pmid FROM _ask) "
+            "UNION SELECT pmid FROM deleted_articles WHERE pmid IN (SELECT pmid FROM _ask)"
+        ).fetchall()
+    finally:
+        con.unregister("_ask")
+    return {r[0] for r in rows}
