@@ -257,3 +257,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_network_summary(db, 39047240, summary)
     print(f"warehouse: {Path(db).resolve()}  (try: litmeta --db {db} sql \"SELECT * FROM seed_network\")")
     return _exit_code(summary)
+
+
+# -- serve / export ------------------------------------------------------------------------
+def cmd_serve(args: argparse.Namespace) -> int:
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=args.cron)
+    except Exception:
+        raise UsageError(f"--cron {args.cron!r}: not a cron expression (e.g. '0 3 * * *' for 03:00 daily)") from None
+    from flows.serve import run_serve
+
+    db = _writable_db(args.db)
+    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only)
+    if args.register_only:
+        print(f"registered {len(ids)} deployment(s) with schedule {args.cron!r}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from warehouse.export import FORMATS, export
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    check_path(args.db, must_exist=True)
+    with connect(args.db, read_only=True, wait=10) as con:
+        if args.seed is not None:
+            known = con.execute("SELECT count(*) FROM seeds WHERE seed_pmid = ?", [args.seed]).fetchall()[0][0]
+            if not known:
+                raise UsageError(f"--seed {args.seed}: not a tracked seed in {args.db}; run 'litmeta network {args.seed}'")
+        written = export(con, args.out, formats, args.seed)
+    for path in written:
+        print(path)
+    return 0

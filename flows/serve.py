@@ -1,0 +1,44 @@
+"""`litmeta serve`: Prefect deployments with cron schedules for refresh and every saved search.
+
+`serve()` keeps running and starts each scheduled run in this process (Prefect's temporary local
+server, or the server PREFECT_API_URL points at). With a Prefect server and work pools, the same
+deployments can be run by workers elsewhere (`prefect deploy`); litmeta needs no scheduler of its own.
+"""
+
+from __future__ import annotations
+
+import json
+
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
+
+from flows.ingest import search_ingest
+from flows.network import refresh_seeds
+from warehouse.db import session
+
+
+def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: str) -> list[RunnerDeployment]:
+    """The refresh deployment plus one per saved search, all on ``cron``."""
+    out = [refresh_seeds.to_deployment(
+        name="litmeta-refresh", cron=cron, description="re-observe every tracked seed's citation network",
+        parameters={"db": db, "eutils_url": eutils_url, "email": email, "tool": tool}, tags=["litmeta"],
+    )]
+    with session(db) as con:
+        searches = con.execute("SELECT query, parameters FROM saved_searches ORDER BY query").fetchall()
+    for n, (query, params) in enumerate(searches, 1):
+        p = json.loads(params or "{}")
+        out.append(search_ingest.to_deployment(
+            name=f"litmeta-search-{n}", cron=cron, description=f"saved search: {query}", tags=["litmeta"],
+            parameters={"query": query, "db": db, "eutils_url": eutils_url, "mindate": p.get("mindate"),
+                        "maxdate": p.get("maxdate"), "max_records": p.get("max_records"), "email": email,
+                        "tool": tool},
+        ))
+    return out
+
+
+def run_serve(db: str, eutils_url: str, cron: str, email: str | None, tool: str, register_only: bool) -> list[str]:
+    deps = deployments(db, eutils_url, cron, email, tool)
+    if register_only:
+        return [str(d.apply()) for d in deps]
+    serve(*deps)
+    return []

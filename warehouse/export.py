@@ -1,0 +1,123 @@
+"""Exports for downstream tools: every table (Parquet/CSV), or one seed's network (also GraphML, PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from schemas import ALL_TABLES
+from schemas.model import quote
+
+FORMATS = ("parquet", "csv", "graphml", "png")
+
+# One seed's network: its members (with article metadata) and the edges among them.
+SEED_QUERIES = {
+    "members": """
+        SELECT m.pmid, m.hop, m.via, a.title, a.journal_iso_abbrev, a.pub_year, a.doi, a.pmcid,
+               m.first_seen, m.last_seen
+        FROM network_members m LEFT JOIN articles a USING (pmid) WHERE m.seed_pmid = $seed ORDER BY m.hop, m.pmid
+    """,
+    "citations": """
+        SELECT e.citing_pmid, e.cited_pmid, list(e.origin ORDER BY e.origin) AS origins,
+               min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
+        FROM citation_edges e
+        WHERE e.citing_pmid IN (SELECT pmid FROM network_members WHERE seed_pmid = $seed)
+          AND e.cited_pmid IN (SELECT pmid FROM network_members WHERE seed_pmid = $seed)
+        GROUP BY 1, 2 ORDER BY 1, 2
+    """,
+    "similar": """
+        SELECT s.pmid, s.similar_pmid, s.score, s.rank, s.first_seen, s.last_seen FROM similar_articles s
+        WHERE s.pmid IN (SELECT pmid FROM network_members WHERE seed_pmid = $seed)
+          AND s.similar_pmid IN (SELECT pmid FROM network_members WHERE seed_pmid = $seed)
+        ORDER BY 1, 4
+    """,
+}
+
+
+def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str, params: dict | None = None) -> Path:
+    opts = "(FORMAT parquet)" if fmt == "parquet" else "(FORMAT csv, HEADER true)"
+    target = str(path).replace("'", "''")
+    con.execute(f"COPY ({sql}) TO '{target}' {opts}", params or {}).fetchall()
+    return path
+
+
+def network_graph(con: duckdb.DuckDBPyConnection, seed: int | None):
+    """A networkx DiGraph: nodes are articles, 'cites' and 'similar' edges."""
+    import networkx as nx
+
+    g = nx.DiGraph(seed=str(seed) if seed else "all")
+    if seed is not None:
+        members = con.execute(SEED_QUERIES["members"], {"seed": seed}).fetchall()
+        for pmid, hop, via, title, journal, year, doi, _pmcid, _f, _l in members:
+            g.add_node(pmid, hop=hop, via=via, title=title or "", journal=journal or "", year=year or 0, doi=doi or "")
+        cites = con.execute(SEED_QUERIES["citations"], {"seed": seed}).fetchall()
+        similar = con.execute(SEED_QUERIES["similar"], {"seed": seed}).fetchall()
+    else:
+        for pmid, title, year in con.execute("SELECT pmid, title, pub_year FROM articles").fetchall():
+            g.add_node(pmid, title=title or "", year=year or 0)
+        cites = con.execute(
+            "SELECT citing_pmid, cited_pmid, list(origin ORDER BY origin), min(first_seen), max(last_seen) "
+            "FROM citation_edges GROUP BY 1, 2").fetchall()
+        similar = []
+    for citing, cited, origins, first, last in cites:
+        g.add_edge(citing, cited, kind="cites", origins=",".join(origins), first_seen=str(first), last_seen=str(last))
+    for pmid, other, score, rank, first, last in similar:
+        if not g.has_edge(pmid, other):
+            g.add_edge(pmid, other, kind="similar", score=score or 0, rank=rank or 0, first_seen=str(first),
+                       last_seen=str(last))
+    return g
+
+
+def _png(g, path: Path, seed: int | None) -> Path:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("PNG export needs matplotlib: pip install 'litmeta[pictures]'") from None
+    import networkx as nx
+
+    fig, ax = plt.subplots(figsize=(10, 8), dpi=120)
+    pos = nx.spring_layout(g, seed=1)
+    colors = {0: "#d62728", 1: "#1f77b4", 2: "#2ca02c"}
+    nx.draw_networkx_nodes(g, pos, ax=ax, node_size=60,
+                           node_color=[colors.get(g.nodes[n].get("hop", 1), "#7f7f7f") for n in g.nodes])
+    cites = [(u, v) for u, v, d in g.edges(data=True) if d["kind"] == "cites"]
+    sim = [(u, v) for u, v, d in g.edges(data=True) if d["kind"] == "similar"]
+    nx.draw_networkx_edges(g, pos, edgelist=cites, ax=ax, arrows=True, width=0.6, alpha=0.6)
+    nx.draw_networkx_edges(g, pos, edgelist=sim, ax=ax, arrows=False, style="dashed", width=0.5, alpha=0.4,
+                           edge_color="#9467bd")
+    if g.number_of_nodes() <= 60:
+        nx.draw_networkx_labels(g, pos, ax=ax, font_size=6)
+    ax.set_title(f"litmeta network of PMID {seed}" if seed else "litmeta citation graph")
+    ax.axis("off")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def export(con: duckdb.DuckDBPyConnection, out: Path, formats: list[str], seed: int | None = None) -> list[Path]:
+    """Write the requested formats under ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for fmt in formats:
+        if fmt in ("parquet", "csv"):
+            if seed is not None:
+                for name, sql in SEED_QUERIES.items():
+                    written.append(_copy(con, sql, out / f"seed_{seed}_{name}.{fmt}", fmt, {"seed": seed}))
+            else:
+                for t in ALL_TABLES:
+                    cols = [c for c in t.column_names if not (fmt == "csv" and c == "body")]
+                    written.append(_copy(con, f"SELECT {', '.join(quote(c) for c in cols)} FROM {t.name}",
+                                         out / f"{t.name}.{fmt}", fmt))
+        elif fmt == "graphml":
+            import networkx as nx
+
+            path = out / (f"seed_{seed}.graphml" if seed else "citations.graphml")
+            nx.write_graphml(network_graph(con, seed), path)
+            written.append(path)
+        elif fmt == "png":
+            written.append(_png(network_graph(con, seed), out / (f"seed_{seed}.png" if seed else "citations.png"), seed))
+    return written
