@@ -450,9 +450,9 @@ class PubmedParser:
                 elif c.tag == "QualifierName":
                     quals.append((c.get("UI"), _text(c), _yn(c.get("MajorTopicYN"))))
             if not quals:
-                out.append((pmid, pos, d_ui, d_name, d_major, None, None, None))
-            for q_ui, q_name, q_major in quals:
-                out.append((pmid, pos, d_ui, d_name, d_major, q_ui, q_name, q_major))
+                out.append((pmid, pos, d_ui, d_name, d_major, None, None, None, 0))
+            for qpos, (q_ui, q_name, q_major) in enumerate(quals, 1):
+                out.append((pmid, pos, d_ui, d_name, d_major, q_ui, q_name, q_major, qpos))
 
     @staticmethod
     def _chemicals(elem: etree._Element, pmid: int, out: list) -> None:

@@ -138,9 +138,11 @@ PUBLICATION_TYPES = Table(
 
 MESH_HEADINGS = Table(
     "mesh_headings",
-    "MeSH headings: one row per descriptor x qualifier; a descriptor without qualifiers has one row with NULL qualifier.",
+    "MeSH headings: one row per descriptor x qualifier; a descriptor without qualifiers has one row with NULL "
+    "qualifier. (pmid, position, qualifier_ui) identifies a row for every record with MeSH UIs; legacy records "
+    "without UIs need qualifier_position, which is why it is the declared key.",
     scope="article",
-    key=("pmid", "position", "qualifier_ui"),
+    key=("pmid", "position", "qualifier_position"),
     scope_column="pmid",
     columns=(
         PMID,
@@ -151,6 +153,8 @@ MESH_HEADINGS = Table(
         C("qualifier_ui", "VARCHAR", "QualifierName UI (NULL when the descriptor has none)"),
         C("qualifier_name", "VARCHAR", "QualifierName text"),
         C("qualifier_major", "BOOLEAN", "QualifierName MajorTopicYN"),
+        C("qualifier_position", "INTEGER", "1-based position of the qualifier under its descriptor (0: none)",
+          nullable=False),
     ),
 )
 

@@ -23,3 +23,33 @@ def require_corpus(sub: str = "") -> Path:
 @pytest.fixture
 def corpus() -> Path:
     return require_corpus()
+
+
+BUNDLED_SNAPSHOT = REPO / "extractors" / "sandbox" / "snapshots" / "39047240"
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory):
+    """One Prefect test server for the whole session; returns the env vars for CLI subprocesses."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield {"PREFECT_HOME": str(home), "PREFECT_API_URL": PREFECT_API_URL.value(),
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+
+
+def run_cli(args: list[str], env_extra: dict | None = None, timeout: float = 300, cwd: Path | None = None):
+    """Run the installed `litmeta` entry point as a subprocess; returns CompletedProcess (text)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, **(env_extra or {})}
+    exe = Path(sys.executable).with_name("litmeta")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "flows.cli"]
+    return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)

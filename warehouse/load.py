@@ -219,6 +219,9 @@ class BatchLoader:
                 con.execute(f"DELETE FROM {t.name} WHERE pmid IN (SELECT pmid FROM _deleted)")
             con.execute("DELETE FROM reference_entries WHERE origin = 'pubmed' AND citing_pmid IN (SELECT pmid FROM _deleted)")
             con.execute("DELETE FROM citation_edges WHERE origin = 'pubmed_reflist' AND citing_pmid IN (SELECT pmid FROM _deleted)")
+            # the smallest source name is kept, so any load order gives the same row
+            con.execute("UPDATE deleted_articles SET source = least(source, ?) WHERE pmid IN (SELECT pmid FROM _deleted)",
+                        [source])
             con.execute(
                 "INSERT INTO deleted_articles (pmid, deleted_at, source) SELECT pmid, ?, ? FROM _deleted "
                 "WHERE pmid NOT IN (SELECT pmid FROM deleted_articles)", [now, source]
