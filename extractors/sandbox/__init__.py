@@ -1,0 +1,24 @@
+"""E-utilities-compatible sandbox server (DESIGN.md, "Sandbox server").
+
+>>> from extractors.sandbox import SandboxServer, run_sandbox
+>>> with SandboxServer(snapshot_dir, faults="429=0.2,seed=3") as sb:  # doctest: +SKIP
+...     sb.base_url, sb.stats()
+
+Run it as a program with ``python -m extractors.sandbox --snapshot DIR [--port P]
+[--faults SPEC] [--no-rate-limit]``; the base URL is the first line of stdout.
+"""
+
+from .faults import FaultSpec, parse_faults
+from .responses import RETSTART_CAP_ERROR
+from .server import SandboxServer, run_sandbox
+from .snapshot import Snapshot, SnapshotError
+
+__all__ = [
+    "RETSTART_CAP_ERROR",
+    "FaultSpec",
+    "SandboxServer",
+    "Snapshot",
+    "SnapshotError",
+    "parse_faults",
+    "run_sandbox",
+]

@@ -36,11 +36,13 @@ HARDENED = {"resolve_entities": False, "no_network": True, "load_dtd": False, "h
 
 MONTHS = {
     m: i
-    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
 }
 _SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
 
-PMC_ID_TYPES = ("pmc", "pmcid", "pmcaid", "accession")
+PMC_ID_TYPES = ("pmc", "pmcid", "pmcaid", "pmc-uid", "accession")
 
 
 class SnapshotError(ValueError):
@@ -72,10 +74,14 @@ class Snapshot:
     pubmed: dict[int, bytes] = field(default_factory=dict)
     pubmed_dates: dict[int, RecordDates] = field(default_factory=dict)
     pmc: dict[int, bytes] = field(default_factory=dict)
-    #: (dbfrom, id, linkname) -> [(to_id, score or None), ...] in links.tsv order
-    links: dict[tuple[str, int, str], list[tuple[int, int | None]]] = field(default_factory=dict)
-    #: every linkname seen in links.tsv
+    #: every linkname (and dbfrom) seen in links.tsv, and the number of rows
     linknames: set[str] = field(default_factory=set)
+    link_sources: set[str] = field(default_factory=set)
+    link_count: int = 0
+    #: "dbfrom\tid\tlinkname" -> raw "to_id\tscore" rows in links.tsv order (parsed lazily)
+    _link_rows: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _link_cache: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict, repr=False)
+    _links_file: Path | None = field(default=None, repr=False)
     #: normalized term -> PMIDs in searches.tsv order
     searches: dict[str, list[int]] = field(default_factory=dict)
     #: PMID -> YYYYMMDD from the optional searches.tsv ``date`` column
@@ -131,11 +137,12 @@ class Snapshot:
 
     def _load_pmc_file(self, f: Path) -> None:
         def add(elem: etree._Element) -> None:
+            strip_default_namespace(elem)
             pmcid = pmc_id_of(elem)
             if pmcid is not None:
                 self.pmc[pmcid] = etree.tostring(elem, encoding="utf-8", with_tail=False)
 
-        self._load_file(f, ("article",), add)
+        self._load_file(f, ("{*}article",), add)
 
     def _load_file(self, f: Path, tags: tuple[str, ...], add: Callable[[etree._Element], None]) -> None:
         """Index one file; on a syntax error retry in lxml's recover mode, else skip it (logged)."""
@@ -153,35 +160,40 @@ class Snapshot:
             self.skipped_files.append(str(f))
 
     def _load_links(self, f: Path) -> None:
+        """Group links.tsv rows by (dbfrom, id, linkname); rows are converted on first use.
+
+        Grouping raw lines keeps start-up fast for large graphs (800,000 rows in well
+        under a second); a malformed row is reported when its source id is first asked for.
+        """
+        self._links_file = f
         lines = f.read_text(encoding="utf-8").splitlines()
-        cols = {"dbfrom": 0, "id": 1, "linkname": 2, "to_id": 3, "score": 4}
-        start = 0
         if lines and lines[0].split("\t")[0].strip().lower() == "dbfrom":
             header = [h.strip().lower() for h in lines[0].split("\t")]
-            cols = {name: header.index(name) for name in cols if name in header}
-            missing = {"dbfrom", "id", "linkname", "to_id"} - set(cols)
-            if missing:
-                raise SnapshotError(f"{f}: header lacks column(s) {sorted(missing)}")
-            start = 1
-        i_from, i_id, i_name, i_to = cols["dbfrom"], cols["id"], cols["linkname"], cols["to_id"]
-        i_score = cols.get("score")
-        links = self.links
-        for lineno, line in enumerate(lines[start:], start + 1):
+            if header[:4] != ["dbfrom", "id", "linkname", "to_id"] or header[4:5] not in ([], ["score"]):
+                raise SnapshotError(f"{f}: header must be 'dbfrom id linkname to_id score' (tab-separated)")
+            lines = lines[1:]
+        rows = self._link_rows
+        prev_key = None
+        bucket: list[str] = []
+        for line in lines:
             if not line.strip():
                 continue
-            parts = line.split("\t")
-            try:
-                key = (parts[i_from], int(parts[i_id]), parts[i_name])
-                to_id = int(parts[i_to])
-                raw = parts[i_score].strip() if i_score is not None and i_score < len(parts) else ""
-                score = int(float(raw)) if raw else None
-            except (IndexError, ValueError) as exc:
-                raise SnapshotError(f"{f}:{lineno}: bad links.tsv row {line!r}") from exc
-            bucket = links.get(key)
-            if bucket is None:
-                links[key] = bucket = []
-                self.linknames.add(key[2])
-            bucket.append((to_id, score))
+            cut = line.find("\t", line.find("\t", line.find("\t") + 1) + 1)
+            if cut < 0:
+                raise SnapshotError(f"{f}: bad links.tsv row {line!r} (want 4 or 5 tab-separated fields)")
+            key = line[:cut]
+            if key != prev_key:
+                bucket = rows.setdefault(key, [])
+                prev_key = key
+            bucket.append(line[cut + 1 :])
+        self.link_count = sum(len(v) for v in rows.values())
+        for key in list(rows):
+            dbfrom, uid, linkname = key.split("\t")
+            self.linknames.add(linkname)
+            self.link_sources.add(dbfrom)
+            norm = _norm_uid(uid)
+            if norm != uid:  # e.g. "PMC123" or " 0123": index under the plain number
+                rows.setdefault(f"{dbfrom}\t{norm}\t{linkname}", []).extend(rows.pop(key))
 
     def _load_searches(self, f: Path) -> None:
         lines = f.read_text(encoding="utf-8").splitlines()
@@ -233,13 +245,37 @@ class Snapshot:
 
     def link_targets(self, dbfrom: str, uid: int, linkname: str) -> list[tuple[int, int | None]]:
         """Links of ``uid`` under ``linkname`` in links.tsv order (empty when none)."""
-        return self.links.get((dbfrom, uid, linkname), [])
+        key = f"{dbfrom}\t{uid}\t{linkname}"
+        cached = self._link_cache.get(key)
+        if cached is not None:
+            return cached
+        raw = self._link_rows.get(key)
+        if raw is None:
+            return []
+        out: list[tuple[int, int | None]] = []
+        for row in raw:
+            to_id, _, score = row.partition("\t")
+            score = score.strip()
+            try:
+                out.append((int(_norm_uid(to_id)), int(float(score)) if score else None))
+            except ValueError:
+                raise SnapshotError(f"{self._links_file}: bad links.tsv row for {key!r}: {row!r}") from None
+        self._link_cache[key] = out  # benign race: two threads may build the same list
+        return out
 
 
 # ---------------------------------------------------------------------- helpers
 def normalize_term(term: str) -> str:
     """Collapse runs of whitespace (what esearch terms are matched on)."""
     return " ".join(term.split())
+
+
+def _norm_uid(text: str) -> str:
+    """``" PMC0123 "`` -> ``"123"``; anything that is not a (PMC) number is returned stripped."""
+    t = text.strip()
+    if t[:3].upper() == "PMC":
+        t = t[3:]
+    return str(int(t)) if t.isdigit() else t
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -252,7 +288,9 @@ def _int_or_none(text: str | None) -> int | None:
 def _xml_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith((".xml", ".xml.gz", ".nxml")))
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.endswith((".xml", ".xml.gz", ".nxml"))
+    )
 
 
 def _open(f: Path) -> IO[bytes]:
@@ -265,13 +303,29 @@ def _iter_elements(f: Path, tags: tuple[str, ...], recover: bool = False) -> Ite
         context = etree.iterparse(fh, events=("end",), tag=tags, recover=recover, **HARDENED)
         for _, elem in context:
             parent = elem.getparent()
-            if parent is not None and parent.tag in tags:
+            if parent is not None and etree.QName(parent).localname == etree.QName(elem).localname:
                 continue  # nested (e.g. an <article> inside an <article>): the outer one is the record
             yield elem
             elem.clear(keep_tail=True)
             if parent is not None:
                 while elem.getprevious() is not None:
                     del parent[0]
+
+
+def strip_default_namespace(elem: etree._Element) -> None:
+    """Drop the element's own namespace (e.g. JATS in OAI-PMH) from it and its descendants.
+
+    PMC efetch serves un-namespaced JATS; OAI-PMH wraps the same article in a JATS
+    namespace.  Other namespaces (xlink, mml) are kept.
+    """
+    ns = etree.QName(elem).namespace
+    if not ns:
+        return
+    prefix = "{" + ns + "}"
+    for el in elem.iter():
+        if isinstance(el.tag, str) and el.tag.startswith(prefix):
+            el.tag = el.tag[len(prefix) :]
+    etree.cleanup_namespaces(elem)
 
 
 def pmc_id_of(article: etree._Element) -> int | None:

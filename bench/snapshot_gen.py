@@ -1,0 +1,358 @@
+"""Generate a synthetic sandbox snapshot of N PubMed articles with a realistic link graph.
+
+    python bench/snapshot_gen.py --out DIR --n 5000 --seed 1 [--corpus ../shared/corpus/pubmed]
+                                 [--search-term TERM --search-n 25000] [--api-key KEY]
+
+Records: the real ``PubmedArticle`` records of the corpus (``*.xml``/``*.xml.gz``; unparseable
+files skipped), cycled in a seeded order and renumbered to PMIDs ``30000001 .. 30000000+N``.
+Each copy gets its new PMID in ``MedlineCitation/PMID`` and in the ``pubmed`` ArticleId; PMC
+ids and other ArticleIds are dropped, DOIs and PIIs get a ``-synPMID`` suffix so they stay
+unique; CommentsCorrections lose their PMIDs; the ReferenceList is replaced by one listing
+exactly the article's synthetic references (so record and links agree); the entrez/pubmed
+history dates are set from the PMID, spread linearly over 2015-01-01 .. 2024-12-31 (higher
+PMID = newer), so esearch date splitting has something to split.
+
+Links (``links.tsv``):
+
+- ``pubmed_pubmed_refs`` citing -> cited: ~30 per article (Gaussian, sd 8), always older
+  (lower PMID); targets drawn 60 % by preferential attachment (probability ~ cited-by + 1),
+  40 % uniformly, so cited-by counts are long-tailed;
+- ``pubmed_pubmed_citedin`` cited -> citing: exactly the reverse of refs;
+- ``pubmed_pubmed`` (similar articles): 100 per article (fewer when N <= 100), mostly PMID
+  neighbours plus random ones, never the article itself, with strictly descending integer
+  scores, listed by score.
+
+``searches.tsv`` (with ``--search-term``): ``term pmid date``; the term matches ``--search-n``
+PMIDs (more than N is fine: PMIDs past the last article have no record but carry a date so
+the sandbox can date-filter them).  ``meta.json`` says all of this is synthetic.
+Deterministic for a given seed and corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+from lxml import etree
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = Path(os.environ.get("LITMETA_SHARED", REPO.parent / "shared")) / "corpus" / "pubmed"
+BASE_PMID = 30_000_000
+DATE_FIRST = dt.date(2015, 1, 1)
+DATE_LAST = dt.date(2024, 12, 31)
+REFS_MEAN, REFS_SD = 30, 8
+SIMILAR_N = 100
+PER_FILE = 1000
+PUBMED_HEAD = (
+    b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
+    b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'
+)
+_PARSER_OPTS = {"resolve_entities": False, "no_network": True, "load_dtd": False}
+
+
+# ---------------------------------------------------------------------- corpus
+def load_templates(corpus_dir: str | Path) -> list[bytes]:
+    """Raw ``<PubmedArticle>`` elements of the corpus (sorted files, first copy of each PMID)."""
+    folder = Path(corpus_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"corpus directory not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.name.endswith((".xml", ".xml.gz")))
+    seen: set[str] = set()
+    out: list[bytes] = []
+    for f in files:
+        found: list[tuple[str, bytes]] = []
+        try:
+            with gzip.open(f, "rb") if f.name.endswith(".gz") else open(f, "rb") as fh:
+                for _, el in etree.iterparse(fh, events=("end",), tag="PubmedArticle", **_PARSER_OPTS):
+                    pmid = (el.findtext("MedlineCitation/PMID") or "").strip()
+                    if pmid and el.find("MedlineCitation/Article") is not None:
+                        found.append((pmid, etree.tostring(el, encoding="utf-8", with_tail=False)))
+                    el.clear(keep_tail=True)
+        except (etree.XMLSyntaxError, OSError, EOFError):
+            continue  # unparseable file: skipped entirely
+        for pmid, raw in found:
+            if pmid not in seen:
+                seen.add(pmid)
+                out.append(raw)
+    if not out:
+        raise ValueError(f"no PubmedArticle records found in {folder}")
+    return out
+
+
+# ---------------------------------------------------------------------- dates
+def entrez_date(pmid: int, span: int) -> dt.date:
+    """Entrez date of a synthetic PMID: linear over DATE_FIRST..DATE_LAST across ``span`` PMIDs."""
+    idx = pmid - BASE_PMID - 1
+    days = (DATE_LAST - DATE_FIRST).days
+    frac = idx / max(1, span - 1)
+    return DATE_FIRST + dt.timedelta(days=round(min(max(frac, 0.0), 1.0) * days))
+
+
+# ---------------------------------------------------------------------- graph
+def build_refs(n: int, rng: random.Random) -> list[list[int]]:
+    """refs[i] = indices (< i) article i cites; preferential attachment gives a long tail."""
+    refs: list[list[int]] = [[] for _ in range(n)]
+    urn: list[int] = []  # index j appears 1 + (times cited) times
+    for i in range(n):
+        k = min(i, max(0, round(rng.gauss(REFS_MEAN, REFS_SD))))
+        chosen: set[int] = set()
+        tries = 0
+        while len(chosen) < k and tries < 20 * k + 50:
+            tries += 1
+            j = rng.choice(urn) if urn and rng.random() < 0.6 else rng.randrange(i)
+            chosen.add(j)
+        if len(chosen) < k:  # tiny i: take what is left
+            chosen.update(range(i))
+        refs[i] = sorted(chosen, reverse=True)
+        urn.extend(refs[i])
+        urn.append(i)
+    return refs
+
+
+def build_similar(n: int, rng: random.Random) -> list[list[tuple[int, int]]]:
+    """similar[i] = [(index, score), ...] by strictly descending score, never i itself."""
+    out: list[list[tuple[int, int]]] = []
+    want = min(SIMILAR_N, n - 1)
+    for i in range(n):
+        chosen: list[int] = []
+        seen = {i}
+        while len(chosen) < want:
+            if rng.random() < 0.6:
+                j = i + rng.randint(-300, 300)
+                if not 0 <= j < n:
+                    continue
+            else:
+                j = rng.randrange(n)
+            if j not in seen:
+                seen.add(j)
+                chosen.append(j)
+        score = rng.randint(40_000_000, 80_000_000)
+        scored = []
+        for j in chosen:
+            scored.append((j, score))
+            score -= rng.randint(1, max(2, score // 40))
+        out.append(scored)
+    return out
+
+
+# ---------------------------------------------------------------------- records
+def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: str) -> etree._Element:
+    el = etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date) -> bytes:
+    """A renumbered copy of ``template`` (see the module docstring for what changes)."""
+    rec = etree.fromstring(template, etree.XMLParser(**_PARSER_OPTS))
+    mc = rec.find("MedlineCitation")
+    mc.find("PMID").text = str(pmid)
+    suffix = f"-syn{pmid}"
+    for other in mc.findall("OtherID"):
+        if (other.text or "").strip().upper().startswith("PMC"):
+            mc.remove(other)
+    for cc in mc.iterfind("CommentsCorrectionsList/CommentsCorrections"):
+        for p in cc.findall("PMID"):
+            cc.remove(p)
+    for eloc in mc.iterfind("Article/ELocationID"):
+        if eloc.text:
+            eloc.text = eloc.text.strip() + suffix
+
+    pd = rec.find("PubmedData")
+    if pd is None:
+        pd = _sub(rec, "PubmedData")
+    history = pd.find("History")
+    if history is None:
+        history = etree.Element("History")
+        pd.insert(0, history)
+    for status in ("entrez", "pubmed"):
+        ppd = next((p for p in history.iterfind("PubMedPubDate") if p.get("PubStatus") == status), None)
+        if ppd is None:
+            ppd = _sub(history, "PubMedPubDate", PubStatus=status)
+        for child in list(ppd):
+            ppd.remove(child)
+        _sub(ppd, "Year", str(edate.year))
+        _sub(ppd, "Month", str(edate.month))
+        _sub(ppd, "Day", str(edate.day))
+        _sub(ppd, "Hour", "6")
+        _sub(ppd, "Minute", "0")
+    if pd.find("PublicationStatus") is None:
+        history.addnext(etree.Element("PublicationStatus"))
+        pd.find("PublicationStatus").text = "ppublish"
+    ids = pd.find("ArticleIdList")
+    if ids is None:
+        ids = etree.Element("ArticleIdList")
+        pd.find("PublicationStatus").addnext(ids)
+    kept = [(a.get("IdType"), (a.text or "").strip()) for a in ids if a.get("IdType") in ("doi", "pii")]
+    for child in list(ids):
+        ids.remove(child)
+    _sub(ids, "ArticleId", str(pmid), IdType="pubmed")
+    for id_type, value in kept:
+        if value:
+            _sub(ids, "ArticleId", value + suffix, IdType=id_type)
+    for old in pd.findall("ReferenceList"):
+        pd.remove(old)
+    if cited:
+        rl = _sub(pd, "ReferenceList")
+        for c in cited:
+            ref = _sub(rl, "Reference")
+            _sub(ref, "Citation", f"Synthetic reference to PMID {c}.")
+            _sub(_sub(ref, "ArticleIdList"), "ArticleId", str(c), IdType="pubmed")
+    return etree.tostring(rec, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- main entry
+def generate_snapshot(
+    out_dir: str | Path,
+    n: int,
+    seed: int = 1,
+    corpus_dir: str | Path = DEFAULT_CORPUS,
+    search_term: str | None = None,
+    search_n: int = 0,
+    api_keys: list[str] | tuple[str, ...] = (),
+    per_file: int = PER_FILE,
+) -> dict:
+    """Write a synthetic snapshot of ``n`` articles to ``out_dir``; return a summary dict.
+
+    The summary has ``out_dir``, ``n``, ``seed``, ``first_pmid``, ``last_pmid``,
+    ``seed_pmid`` (an article with many references and many citations: a good network
+    seed), ``links`` (rows per linkname), ``files``, ``search_term``, ``search_n`` and
+    ``seconds``.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    (out / "pubmed").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    templates = load_templates(corpus_dir)
+    order = list(range(len(templates)))
+    rng.shuffle(order)
+
+    refs = build_refs(n, random.Random(rng.random()))
+    similar = build_similar(n, random.Random(rng.random()))
+    pmid_of = [BASE_PMID + 1 + i for i in range(n)]
+    span = max(n, search_n)
+
+    files = []
+    for start in range(0, n, per_file):
+        name = f"pubmed/synthetic_{start // per_file + 1:03d}.xml"
+        chunks = [PUBMED_HEAD]
+        for i in range(start, min(n, start + per_file)):
+            pmid = pmid_of[i]
+            tpl = templates[order[i % len(order)]]
+            cited = [pmid_of[j] for j in refs[i]]
+            chunks.append(rewrite_record(tpl, pmid, cited, entrez_date(pmid, span)))
+            chunks.append(b"\n")
+        chunks.append(b"</PubmedArticleSet>\n")
+        (out / name).write_bytes(b"".join(chunks))
+        files.append(name)
+
+    cited_by: list[list[int]] = [[] for _ in range(n)]
+    for i, rs in enumerate(refs):
+        for j in rs:
+            cited_by[j].append(i)
+    lines = ["dbfrom\tid\tlinkname\tto_id\tscore\n"]
+    counts = {"pubmed_pubmed_refs": 0, "pubmed_pubmed_citedin": 0, "pubmed_pubmed": 0}
+    for i in range(n):
+        p = pmid_of[i]
+        for j in refs[i]:
+            lines.append(f"pubmed\t{p}\tpubmed_pubmed_refs\t{pmid_of[j]}\t\n")
+        counts["pubmed_pubmed_refs"] += len(refs[i])
+        for j in sorted(cited_by[i], reverse=True):
+            lines.append(f"pubmed\t{p}\tpubmed_pubmed_citedin\t{pmid_of[j]}\t\n")
+        counts["pubmed_pubmed_citedin"] += len(cited_by[i])
+        for j, score in similar[i]:
+            lines.append(f"pubmed\t{p}\tpubmed_pubmed\t{pmid_of[j]}\t{score}\n")
+        counts["pubmed_pubmed"] += len(similar[i])
+    (out / "links.tsv").write_text("".join(lines), encoding="utf-8")
+
+    if search_term:
+        if search_n >= n:
+            hits = [BASE_PMID + 1 + k for k in range(search_n)]
+        else:
+            hits = [pmid_of[i] for i in sorted(random.Random(rng.random()).sample(range(n), search_n))]
+        rows = ["term\tpmid\tdate\n"]
+        rows += [f"{search_term}\t{p}\t{entrez_date(p, span):%Y/%m/%d}\n" for p in hits]
+        (out / "searches.tsv").write_text("".join(rows), encoding="utf-8")
+
+    seed_idx = max(range(n), key=lambda i: (min(len(refs[i]), len(cited_by[i])), -i))
+    meta = {
+        "synthetic": True,
+        "generator": "bench/snapshot_gen.py",
+        "seed": seed,
+        "n": n,
+        "first_pmid": pmid_of[0],
+        "last_pmid": pmid_of[-1],
+        "seed_pmid": pmid_of[seed_idx],
+        "corpus_records": len(templates),
+        "recorded": "nothing: no part of this snapshot was fetched from NCBI",
+        "reconstructed": (
+            "records are real PubMed records from the corpus, cycled and renumbered (PMC ids dropped, "
+            "DOIs/PIIs suffixed, ReferenceList replaced by the synthetic references, entrez dates set "
+            f"from the PMID over {DATE_FIRST:%Y/%m/%d}-{DATE_LAST:%Y/%m/%d}); links and searches are random"
+        ),
+        "links": counts,
+        "search_term": search_term,
+        "search_n": search_n if search_term else 0,
+    }
+    if api_keys:
+        meta["api_keys"] = list(api_keys)
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return {
+        "out_dir": str(out),
+        "n": n,
+        "seed": seed,
+        "first_pmid": pmid_of[0],
+        "last_pmid": pmid_of[-1],
+        "seed_pmid": pmid_of[seed_idx],
+        "links": counts,
+        "files": files,
+        "search_term": search_term,
+        "search_n": search_n if search_term else 0,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point (see the module docstring)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="snapshot directory to write")
+    ap.add_argument("--n", type=int, default=5000, help="number of articles (default 5000)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="directory of real PubMed XML files")
+    ap.add_argument("--search-term", default=None, help="add this term to searches.tsv")
+    ap.add_argument(
+        "--search-n", type=int, default=25000, help="PMIDs the search term matches (default 25000)"
+    )
+    ap.add_argument(
+        "--api-key", action="append", default=[], help="list this api_key in meta.json (repeatable)"
+    )
+    args = ap.parse_args(argv)
+    try:
+        summary = generate_snapshot(
+            args.out,
+            args.n,
+            seed=args.seed,
+            corpus_dir=args.corpus,
+            search_term=args.search_term,
+            search_n=args.search_n,
+            api_keys=args.api_key,
+        )
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
