@@ -59,12 +59,15 @@ def fetch_records(client, db: str, run_id: str, pmids: list[int]):
     return fetch_and_load_pubmed(client, db, run_id, [p for p in pmids if p not in have])
 
 
-def _observation_rows(seed: int, plan: NetworkPlan, links: dict[int, Links], relations: list[str]) -> dict:
+def _observation_rows(seed: int, plan: NetworkPlan, links: dict[int, Links], relations: list[str],
+                      former: set[int]) -> dict:
+    """Arrow tables of one observation. ``former`` members (no longer reached) are observed, not re-joined."""
     sink = RowSink(["citation_edges", "similar_articles", "network_members", "link_snapshots"])
     rows = sink.rows
-    for pmid in sorted(plan.members):
-        m = plan.members[pmid]
-        rows["network_members"].append((seed, pmid, m.hop, m.via))
+    for pmid in sorted(set(plan.members) | former):
+        m = plan.members.get(pmid)
+        if m is not None:
+            rows["network_members"].append((seed, pmid, m.hop, m.via))
         ln = links.get(pmid)
         if ln is None:
             continue
@@ -91,17 +94,22 @@ def observe_seed(client, docs: DocumentBuffer, db: str, run_id: str, seed: int, 
     now = utcnow()
     with session(db) as con:
         register_seed(con, seed, depth, relations, max_nodes, similar_top, now)
+        previous = {r[0] for r in con.execute(
+            "SELECT pmid FROM network_members WHERE seed_pmid = ?", [seed]).fetchall()}
     plan = NetworkPlan(seed, relations, similar_top, max_nodes)
     links: dict[int, Links] = {}
     for hop in range(depth + 1):
         need = [p for p in plan.frontier(hop) if p not in links]
+        if hop == depth:  # former members no longer reached are still observed (their links, link counts)
+            need += sorted(p for p in previous if p not in plan.members and p not in links)
         links.update(fetch_links(client, need, relations))
         store_documents(db, run_id, docs.drain())
         if hop < depth:
             plan.expand(hop, links)
     stats, not_found = fetch_records(client, db, run_id, sorted(plan.members))
     store_documents(db, run_id, docs.drain())
-    tables = _observation_rows(seed, plan, links, relations)
+    former = {p for p in previous if p not in plan.members}
+    tables = _observation_rows(seed, plan, links, relations, former)
     observed = utcnow()
     with session(db) as con:
         con.execute("BEGIN TRANSACTION")
@@ -115,6 +123,7 @@ def observe_seed(client, docs: DocumentBuffer, db: str, run_id: str, seed: int, 
         "stats": stats,
         "seed": seed,
         "members": len(plan.members),
+        "former_members_observed": len(former),
         "members_by_hop_via": plan.counts(),
         "members_new": members_new,
         "link_edges_new": edges_new,
