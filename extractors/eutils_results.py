@@ -160,6 +160,11 @@ class LinkSetResult:
     error: str | None = None
 
 
+_X_NLINKS = etree.XPath("count(Link)")
+_X_LINK_IDS = etree.XPath("Link/Id/text()")
+_X_LINK_SCORES = etree.XPath("Link/Score/text()")
+
+
 def parse_elink(root: etree._Element) -> list[LinkSetResult]:
     if root.tag != "eLinkResult":
         raise MalformedResponse(f"expected eLinkResult, got {root.tag}")
@@ -177,6 +182,20 @@ def parse_elink(root: etree._Element) -> list[LinkSetResult]:
                 continue
             dbto[name] = _text(lsd.find("DbTo"))
             lst = links.setdefault(name, [])
+            # fast path: every Link has an Id, and either all or none have a Score
+            n_links = int(_X_NLINKS(lsd))
+            id_texts = _X_LINK_IDS(lsd)
+            score_texts = _X_LINK_SCORES(lsd)
+            if len(id_texts) == n_links and (not score_texts or len(score_texts) == n_links):
+                try:
+                    ids_ = [int(t) for t in id_texts]
+                    scores_: list[int | None] = (
+                        [int(t) for t in score_texts] if score_texts else [None] * n_links
+                    )
+                except ValueError as exc:
+                    raise MalformedResponse(f"Link with a non-integer value: {exc}") from None
+                lst.extend(zip(ids_, scores_, strict=True))
+                continue
             for link in lsd.iterfind("Link"):
                 id_el = link.find("Id")
                 if id_el is None or not _text(id_el):

@@ -106,7 +106,9 @@ class SnapshotRecorder:
                     continue
                 self._seen_links.add(key)
                 self._linknames.add(linkname)
-                lines.append(f"{dbfrom}\t{int(src)}\t{linkname}\t{int(to_id)}\t{'' if score is None else int(score)}\n")
+                lines.append(
+                    f"{dbfrom}\t{int(src)}\t{linkname}\t{int(to_id)}\t{'' if score is None else int(score)}\n"
+                )
             if lines:
                 with self._links_path.open("a", encoding="utf-8") as fh:
                     fh.writelines(lines)

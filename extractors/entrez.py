@@ -1,0 +1,1216 @@
+"""NCBI E-utilities client: batched, polite, fault-tolerant.
+
+One `EntrezClient` = one `requests.Session` + one sliding-window rate limiter (3 requests/s,
+10 with an api_key; see `extractors.ratelimit`) shared by every thread using the client. The
+same code path serves NCBI and the sandbox (`extractors.sandbox`): only `base_url` differs.
+Etiquette, limits and the retry policy are documented in docs/eutils.md.
+
+Calls (named like NCBI / Bio.Entrez name them):
+
+    esearch(term, db, mindate, maxdate, datetype, retmax)  -> SearchResult
+    epost(ids, db, webenv)                                  -> HistoryRef
+    efetch(db, ids | webenv+query_key, ...)                 -> RawDocument
+    efetch_pubmed(ids, batch_size)                          -> Iterator[FetchedBatch]
+    efetch_pmc(pmcids, batch_size)                          -> Iterator[FetchedBatch]
+    elink(ids, linknames, cmd, ...)                         -> {linkname: {source id: [linked ids]}}
+    elink_similar(ids, ...)                                 -> {source id: [(similar id, score | None)]}
+    elink_relations(ids, ('refs','cited_by','similar'))     -> {relation: {source id: [(id, score | None)]}}
+    esummary(ids, db)                                       -> list[dict]
+
+Failures: every HTTP attempt goes through the limiter. Transient failures (HTTP 429, 5xx, 408,
+connection errors and resets, timeouts, bodies cut short, a non-empty <ERROR> in a 200 answer,
+an HTML page or anything else where XML was expected) are retried with exponential backoff and
+jitter, honouring Retry-After, up to `max_tries`; then `EntrezRetryExhausted` names the request.
+Permanent failures (HTTP 400/403/404/414, invalid db, the PubMed 9,999 cap text, ...) raise
+`EntrezPermanentError` at once. A failure is never returned as an empty result.
+
+Result documents (esearch, epost, elink, esummary) are parsed with lxml and a hardened parser
+(no DTD loading, no network, no entity expansion), not `Bio.Entrez.read`; see
+`extractors.eutils_results` for why. PubMed and PMC records are never parsed here: efetch
+bodies are handed on as raw bytes (`RawDocument`, `FetchedBatch`) after a completeness check
+and a cheap regex pass that tells which requested ids are present.
+
+The api_key is sent on every request but appears in no request description, log line,
+exception message or recorded snapshot; with a key every request is POSTed so that the key is
+never part of a URL (URLs end up in urllib3's debug log and in exception messages).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from extractors import eutils_results as R
+from extractors.errors import (
+    EntrezError,
+    EntrezPermanentError,
+    EntrezResponseError,
+    EntrezRetryExhausted,
+    EntrezSearchCapError,
+)
+from extractors.ratelimit import SlidingWindowLimiter
+from extractors.snapshot_recorder import SnapshotRecorder
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LINKNAMES",
+    "PUBMED_ESEARCH_CAP",
+    "RELATION_LINKNAMES",
+    "EntrezClient",
+    "RawDocument",
+    "FetchedBatch",
+    "SearchResult",
+    "HistoryRef",
+    "ClientStats",
+    "EntrezError",
+    "EntrezPermanentError",
+    "EntrezRetryExhausted",
+    "EntrezSearchCapError",
+    "EntrezResponseError",
+]
+
+log = logging.getLogger("litmeta.entrez")
+
+DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+DEFAULT_LINKNAMES = ("pubmed_pubmed_citedin", "pubmed_pubmed_refs")
+#: network relation -> elink linkname (see EntrezClient.elink_relations)
+RELATION_LINKNAMES = {
+    "refs": "pubmed_pubmed_refs",
+    "cited_by": "pubmed_pubmed_citedin",
+    "similar": "pubmed_pubmed",
+}
+#: PubMed esearch returns at most this many ids for one query (retstart <= 9998), history or not.
+PUBMED_ESEARCH_CAP = 9999
+#: NCBI asks for POST above 200 ids; GET URLs much longer than this fail with 414.
+POST_ABOVE_IDS = 200
+MAX_GET_QUERY = 1800
+#: earliest date used when a search over 9,999 records must be split by date and no mindate is given
+SPLIT_MIN_DATE = date(1800, 1, 1)
+_MAX_PMID = 99_999_999
+
+# <ERROR> texts that retrying cannot fix (matched case-insensitively). Anything else in a 200
+# answer's <ERROR> ("Search Backend failed: ...", "Unable to obtain query #1", ...) is retried.
+_PERMANENT_ERROR_PATTERNS = (
+    "invalid db name",
+    "wrong db name",
+    "cannot be larger than",
+    "can only retrieve the first",
+    "empty id list",
+    "empty term and query_key",
+    "neither query_key nor id",
+    "invalid uid",
+    "some ids have invalid value",
+    "can not retrieve dbinfo",
+    "invalid parameter",
+    "unknown command",
+    "invalid command",
+    "invalid linkname",
+    "api key invalid",
+    "invalid api key",
+)
+_PER_ID_ERROR = re.compile(r"\buid\b|document summary", re.IGNORECASE)
+_CAP_PATTERNS = ("cannot be larger than 9998", "can only retrieve the first 9,999")
+
+
+# ------------------------------------------------------------------------------------ data types
+
+
+@dataclass(frozen=True)
+class RawDocument:
+    """One successful HTTP response body with the description of the request that got it.
+
+    kind: 'efetch_pubmed', 'efetch_pmc', 'efetch', 'esearch', 'epost', 'elink', 'esummary'.
+    request: e.g. "efetch db=pubmed rettype=xml retmode=xml ids=500 [1234,1235,...] POST" (never
+    the api_key). n_records: records (efetch), LinkSets (elink), ids (esearch), DocSums (esummary).
+    """
+
+    kind: str
+    request: str
+    body: bytes
+    fetched_at: datetime
+    n_records: int
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+
+@dataclass
+class FetchedBatch:
+    """One batch of efetch_pubmed / efetch_pmc: its bodies and which requested ids they hold.
+
+    documents: the batch's response, plus one more when ids were absent from it (asked again once).
+    found: requested ids present in the documents (request order). missing: requested ids absent
+    from both answers: not found at NCBI (deleted, never existed, not yet released).
+    extra: ids present in the bodies that were not asked for (NCBI redirects, rare).
+    """
+
+    requested: list[int]
+    documents: list[RawDocument]
+    found: list[int]
+    missing: list[int]
+    extra: list[int] = field(default_factory=list)
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return [d.body for d in self.documents]
+
+    @property
+    def not_found(self) -> list[int]:
+        return self.missing
+
+
+@dataclass
+class SearchResult:
+    """A complete esearch result.
+
+    count: NCBI's Count for the whole query. ids: every id retrieved (deduplicated; NCBI's order
+    within each request, date ranges newest first). ranges: when the set exceeded the 9,999 cap,
+    the (mindate, maxdate, count) pieces it was split into. complete: len(ids) == count (or the
+    retmax asked for); a live database can change between the requests of one split search.
+    requests: HTTP requests the client made during the call (includes other threads' requests
+    when the client is shared).
+    """
+
+    count: int
+    ids: list[int]
+    query_translation: str | None = None
+    webenv: str | None = None
+    query_key: str | None = None
+    term: str = ""
+    db: str = "pubmed"
+    split: bool = False
+    ranges: list[tuple[str, str, int]] = field(default_factory=list)
+    requests: int = 0
+    complete: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HistoryRef:
+    """A set stored on NCBI's history server (epost / esearch usehistory=y)."""
+
+    webenv: str
+    query_key: str
+    count: int | None = None
+
+
+class ClientStats:
+    """Counters of one client (thread-safe). `requests` counts HTTP attempts, retries included."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.by_endpoint: Counter[str] = Counter()
+        self.retries: Counter[str] = Counter()  # reason -> retries
+        self.retries_by_endpoint: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()  # endpoint -> calls that raised
+        self.successes = 0
+        self.backoff_seconds = 0.0
+        self.bytes_received = 0
+
+    def _request(self, endpoint: str) -> None:
+        with self._lock:
+            self.requests += 1
+            self.by_endpoint[endpoint] += 1
+
+    def _retry(self, endpoint: str, reason: str, delay: float) -> None:
+        with self._lock:
+            self.retries[reason] += 1
+            self.retries_by_endpoint[endpoint] += 1
+            self.backoff_seconds += delay
+
+    def _success(self, nbytes: int) -> None:
+        with self._lock:
+            self.successes += 1
+            self.bytes_received += nbytes
+
+    def _failure(self, endpoint: str) -> None:
+        with self._lock:
+            self.failures[endpoint] += 1
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "by_endpoint": dict(self.by_endpoint),
+                "retries": sum(self.retries.values()),
+                "retries_by_reason": dict(self.retries),
+                "retries_by_endpoint": dict(self.retries_by_endpoint),
+                "failures": dict(self.failures),
+                "successes": self.successes,
+                "backoff_seconds": round(self.backoff_seconds, 3),
+                "bytes_received": self.bytes_received,
+            }
+
+    def __repr__(self) -> str:
+        return f"ClientStats({self.as_dict()})"
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    def __init__(self, reason: str, detail: str = "", status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+        self.status = status
+
+
+# --------------------------------------------------------------------------------------- helpers
+
+
+def _ints(ids: Iterable[int | str]) -> list[int]:
+    """Ids as ints, deduplicated, first occurrence order ('PMC123' -> 123)."""
+    out: list[int] = []
+    seen: set[int] = set()
+    for x in ids:
+        if isinstance(x, str):
+            s = x.strip()
+            if s.upper().startswith("PMC"):
+                s = s[3:]
+            v = int(s)
+        else:
+            v = int(x)
+        if v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+def _chunks(seq: Sequence[int], n: int) -> Iterator[list[int]]:
+    for i in range(0, len(seq), n):
+        yield list(seq[i : i + n])
+
+
+def _classify_error_text(text: str) -> Exception:
+    low = text.lower()
+    if any(p in low for p in _PERMANENT_ERROR_PATTERNS):
+        return _Permanent("error_text", text)
+    return _Retry("error200", text)
+
+
+_TRANSIENT_WORDS = ("backend", "fail", "timeout", "timed out", "unavailable", "try again", "temporar", "busy")
+
+
+def _is_transient_text(text: str) -> bool:
+    low = text.lower()
+    return not any(p in low for p in _PERMANENT_ERROR_PATTERNS) and any(w in low for w in _TRANSIENT_WORDS)
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    v = resp.headers.get("Retry-After")
+    if not v:
+        return None
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(v)
+        return max(0.0, (when - datetime.now(when.tzinfo or timezone.utc)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def _excerpt(body: bytes, n: int = 200) -> str:
+    return " ".join(body[:n].decode("utf-8", "replace").split())
+
+
+def _parse_date(s: str | date, *, end: bool) -> date:
+    """'2020', '2020/05', '2020/05/17' (or '-' separated) -> date; `end` picks the last day."""
+    if isinstance(s, date):
+        return s
+    parts = [int(p) for p in re.split(r"[/\-.]", str(s).strip()) if p]
+    if len(parts) == 1:
+        return date(parts[0], 12, 31) if end else date(parts[0], 1, 1)
+    if len(parts) == 2:
+        y, m = parts
+        if not end:
+            return date(y, m, 1)
+        nxt = date(y + (m == 12), m % 12 + 1, 1)
+        return nxt - timedelta(days=1)
+    return date(parts[0], parts[1], parts[2])
+
+
+def _fmt(d: date) -> str:
+    return f"{d.year:04d}/{d.month:02d}/{d.day:02d}"
+
+
+def _top_errors(root) -> list[str]:
+    return [t for t in ("".join(e.itertext()).strip() for e in root.iterfind("ERROR")) if t]
+
+
+# ---------------------------------------------------------------------------------------- client
+
+
+class EntrezClient:
+    """E-utilities client. Thread-safe: share one per process (per api_key) between threads.
+
+    base_url: NCBI by default; the sandbox's `base_url` in tests and the demo.
+    tool/email/api_key: sent on every request (NCBI etiquette). api_key raises the limit to 10/s.
+    rate: requests per second (default 3, or 10 with an api_key); never set it above NCBI's.
+    max_tries: HTTP attempts per request (first try + retries, default 10) before EntrezRetryExhausted.
+    backoff_base/backoff_cap: retry n sleeps uniform(0.5, 1) * min(cap, base * 2**(n-1)) seconds;
+    after a 429 at least `rate_limit_backoff` seconds; Retry-After, when sent, is honoured.
+    fetch_batch_size / link_batch_size: ids per efetch / elink request (both POSTed above 200).
+    on_document: called with every successful response as a RawDocument (for raw_documents).
+    record_snapshot: directory to write what this client fetches as a sandbox snapshot.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        tool: str = "litmeta",
+        email: str | None = None,
+        api_key: str | None = None,
+        rate: float | None = None,
+        rate_margin: float = 0.1,
+        max_tries: int = 10,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        rate_limit_backoff: float = 1.0,
+        max_retry_after: float = 120.0,
+        timeout: float | tuple[float, float] = (10.0, 120.0),
+        fetch_batch_size: int = 500,
+        link_batch_size: int = 500,
+        pmc_batch_size: int = 50,
+        on_document: Callable[[RawDocument], None] | None = None,
+        record_snapshot: Path | str | None = None,
+        session: requests.Session | None = None,
+        limiter: SlidingWindowLimiter | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not base_url.endswith("/"):
+            base_url += "/"
+        self.base_url = base_url
+        self.tool = tool
+        self.email = email
+        self._api_key = api_key or None
+        if rate is None:
+            rate = 10 if self._api_key else 3
+        self.limiter = limiter or SlidingWindowLimiter(max(1, int(rate)), 1.0, rate_margin)
+        self.max_tries = max(1, int(max_tries))
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.rate_limit_backoff = rate_limit_backoff
+        self.max_retry_after = max_retry_after
+        self.timeout = timeout
+        self.fetch_batch_size = fetch_batch_size
+        self.link_batch_size = link_batch_size
+        self.pmc_batch_size = pmc_batch_size
+        self.on_document = on_document
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", f"{tool} (litmeta E-utilities client)")
+        self.stats = ClientStats()
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self.recorder = SnapshotRecorder(record_snapshot, base_url) if record_snapshot else None
+
+    # ------------------------------------------------------------------------- housekeeping
+
+    @property
+    def has_api_key(self) -> bool:
+        return self._api_key is not None
+
+    def __repr__(self) -> str:  # never the key
+        return f"EntrezClient({self.base_url!r}, tool={self.tool!r}, api_key={'set' if self._api_key else 'none'})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> EntrezClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def redact(self, text: str) -> str:
+        """`text` with the api_key (if any) replaced by '***'."""
+        if self._api_key and text:
+            return text.replace(self._api_key, "***")
+        return text
+
+    # ------------------------------------------------------------------------------ request core
+
+    def describe(
+        self, endpoint: str, params: Sequence[tuple[str, Any]], ids: Sequence[int] | None, method: str
+    ) -> str:
+        """Human-readable, key-free description of a request (for raw_documents, logs, errors)."""
+        parts = [endpoint]
+        for k, v in sorted((str(k), str(v)) for k, v in params):
+            if k in ("api_key", "tool", "email", "id"):
+                continue
+            if any(c.isspace() for c in v) or not v:
+                v = repr(v)
+            parts.append(f"{k}={v}")
+        if ids is not None:
+            head = ",".join(str(i) for i in ids[:5])
+            parts.append(f"ids={len(ids)} [{head}{',...' if len(ids) > 5 else ''}]")
+        parts.append(method)
+        return self.redact(" ".join(parts))
+
+    def _backoff(self, attempt: int, err: _Retry) -> float:
+        with self._rng_lock:
+            jitter = self._rng.uniform(0.5, 1.0)
+        delay = jitter * min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
+        if err.reason == "http_429" or err.reason == "rate_limited":
+            delay = max(delay, self.rate_limit_backoff * (0.75 + 0.25 * jitter))
+        if err.retry_after is not None:
+            delay = max(delay, min(err.retry_after, self.max_retry_after))
+        return delay
+
+    def _call(
+        self,
+        endpoint: str,
+        params: Sequence[tuple[str, Any]],
+        *,
+        kind: str,
+        check: Callable[[bytes], tuple[Any, int]],
+        ids: Sequence[int] | None = None,
+        repeat_ids: bool = False,
+        post: bool = False,
+        xml: bool = True,
+    ) -> tuple[Any, RawDocument]:
+        """One logical request, retried until a good answer or a definite failure.
+
+        check(body) validates an HTTP-200 body and returns (parsed value, n_records); it raises
+        _Retry for a transient failure (truncated, error200, malformed) or _Permanent.
+        """
+        params = [(k, str(v)) for k, v in params if v is not None]
+        id_params: list[tuple[str, str]] = []
+        if ids is not None:
+            id_params = (
+                [("id", str(i)) for i in ids] if repeat_ids else [("id", ",".join(str(i) for i in ids))]
+            )
+        wire = params + id_params + [("tool", self.tool)]
+        if self.email:
+            wire.append(("email", self.email))
+        if self._api_key:
+            wire.append(("api_key", self._api_key))
+        method = (
+            "POST" if (post or self._api_key or (ids is not None and len(ids) > POST_ABOVE_IDS)) else "GET"
+        )
+        if method == "GET" and len(urlencode(wire)) > MAX_GET_QUERY:
+            method = "POST"
+        desc = self.describe(endpoint, params, ids, method)
+        url = f"{self.base_url}{endpoint}.fcgi"
+        reasons: list[str] = []
+        last: _Retry | None = None
+        for attempt in range(1, self.max_tries + 1):
+            try:
+                body, fetched_at = self._attempt(method, url, wire, endpoint)
+                if xml:
+                    self._sniff_xml(body)
+                value, n_records = check(body)
+            except _Retry as err:
+                last = err
+                reasons.append(err.reason)
+                if attempt >= self.max_tries:
+                    break
+                delay = self._backoff(attempt, err)
+                self.stats._retry(endpoint, err.reason, delay)
+                log.warning(
+                    "retry %d/%d in %.2fs after %s%s: %s",
+                    attempt,
+                    self.max_tries - 1,
+                    delay,
+                    err.reason,
+                    f" ({self.redact(err.detail)[:200]})" if err.detail else "",
+                    desc,
+                )
+                time.sleep(delay)
+                continue
+            except _Permanent as err:
+                self.stats._failure(endpoint)
+                msg = f"{desc}: {err.reason}" + (f": {self.redact(err.detail)[:300]}" if err.detail else "")
+                log.error("permanent failure: %s", msg)
+                low = err.detail.lower()
+                cls = EntrezSearchCapError if any(p in low for p in _CAP_PATTERNS) else EntrezPermanentError
+                raise cls(
+                    msg, request=desc, endpoint=endpoint, reason=err.reason, status=err.status
+                ) from None
+            doc = RawDocument(kind=kind, request=desc, body=body, fetched_at=fetched_at, n_records=n_records)
+            self.stats._success(len(body))
+            log.debug("ok %s (%d bytes, %d records, try %d)", desc, len(body), n_records, attempt)
+            if self.on_document is not None:
+                self.on_document(doc)
+            return value, doc
+        self.stats._failure(endpoint)
+        assert last is not None
+        msg = (
+            f"{desc}: gave up after {self.max_tries} tries; last failure: {last.reason}"
+            + (f" ({self.redact(last.detail)[:300]})" if last.detail else "")
+            + f"; failures: {', '.join(reasons)}"
+        )
+        log.error("%s", msg)
+        raise EntrezRetryExhausted(
+            msg, request=desc, endpoint=endpoint, reason=last.reason, tries=self.max_tries, reasons=reasons
+        ) from None
+
+    def _attempt(
+        self, method: str, url: str, wire: list[tuple[str, str]], endpoint: str
+    ) -> tuple[bytes, datetime]:
+        """One HTTP attempt through the rate limiter. Returns the body of a 200 answer."""
+        slot = self.limiter.acquire()
+        try:
+            self.stats._request(endpoint)
+            try:
+                if method == "GET":
+                    resp = self.session.get(url, params=wire, timeout=self.timeout)
+                else:
+                    resp = self.session.post(url, data=wire, timeout=self.timeout)
+                body = resp.content
+            except requests.Timeout as exc:
+                raise _Retry("timeout", type(exc).__name__) from None
+            except requests.ConnectionError as exc:
+                raise _Retry("connection", f"{type(exc).__name__}: {self.redact(str(exc))}") from None
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                raise _Retry("truncated", f"{type(exc).__name__}: {self.redact(str(exc))}") from None
+            except requests.RequestException as exc:
+                raise _Permanent("request_error", f"{type(exc).__name__}: {self.redact(str(exc))}") from None
+        finally:
+            self.limiter.release(slot)
+        fetched_at = datetime.now(timezone.utc)
+        status = resp.status_code
+        if status == 429:
+            raise _Retry("http_429", _excerpt(body), _retry_after(resp))
+        if status >= 500 or status == 408:
+            raise _Retry(f"http_{status}", _excerpt(body), _retry_after(resp))
+        if status != 200:
+            raise _Permanent(f"http_{status}", _excerpt(body, 300), status)
+        clen = resp.headers.get("Content-Length")
+        if clen and clen.isdigit() and not resp.headers.get("Content-Encoding") and len(body) < int(clen):
+            raise _Retry("truncated", f"{len(body)} of {clen} bytes")
+        if not body.strip():
+            raise _Retry("empty", "empty body")
+        if R.looks_like_html(body):
+            raise _Retry("html", _excerpt(body))
+        return body, fetched_at
+
+    @staticmethod
+    def _sniff_xml(body: bytes) -> None:
+        """An XML answer was expected: a JSON error or anything else is a (transient) failure."""
+        head = body.lstrip()[:1]
+        if head == b"{" or head == b"[":
+            low = body[:500].lower()
+            raise _Retry("rate_limited" if b"rate limit" in low else "not_xml", _excerpt(body))
+        if head != b"<":
+            raise _Retry("not_xml", _excerpt(body))
+
+    # ----------------------------------------------------------------------------- checkers
+
+    @staticmethod
+    def _result_doc(body: bytes, expected_root: str, per_id_errors: bool = False):
+        try:
+            root = R.parse_xml(body)
+        except R.MalformedResponse as exc:
+            raise _Retry("truncated" if not R.is_complete(body) else "malformed", str(exc)[:200]) from None
+        errs = _top_errors(root)
+        if per_id_errors:
+            # esummary answers an unknown id with an <ERROR> naming it, next to the other DocSums
+            per_id = [e for e in errs if _PER_ID_ERROR.search(e)]
+            if per_id:
+                log.info("%s: %d per-id errors, e.g. %s", expected_root, len(per_id), per_id[0][:100])
+            errs = [e for e in errs if not _PER_ID_ERROR.search(e)]
+        if errs:
+            raise _classify_error_text("; ".join(errs))
+        if root.tag != expected_root:
+            raise _Retry("unexpected_root", f"expected {expected_root}, got {root.tag}")
+        return root
+
+    @staticmethod
+    def _check_fetch(body: bytes, expected_root: str | None) -> str:
+        """Validate an efetch body without parsing the records; return its root element name."""
+        if R.has_error_element(body):
+            m = re.search(rb"<ERROR>(.*?)</ERROR>", body, re.S)
+            text = m.group(1).decode("utf-8", "replace").strip() if m else "ERROR"
+            raise _classify_error_text(text)
+        root = R.root_tag(body)
+        if root is None:
+            raise _Retry("malformed", "no root element")
+        if expected_root and root != expected_root:
+            if root in ("eFetchResult", "eSearchResult", "eLinkResult", "eSummaryResult", "ePostResult"):
+                raise _Retry("unexpected_root", f"expected {expected_root}, got {root}: {_excerpt(body)}")
+            raise _Retry("unexpected_root", f"expected {expected_root}, got {root}")
+        if not R.is_complete(body, root):
+            raise _Retry("truncated", f"{root} not closed ({len(body)} bytes)")
+        return root
+
+    # ---------------------------------------------------------------------------------- efetch
+
+    def efetch(
+        self,
+        db: str,
+        ids: Sequence[int | str] | None = None,
+        webenv: str | None = None,
+        query_key: str | int | None = None,
+        retstart: int = 0,
+        retmax: int | None = None,
+        rettype: str | None = "xml",
+        retmode: str | None = "xml",
+    ) -> RawDocument:
+        """One efetch request (ids, or a history set with webenv+query_key) -> its RawDocument.
+
+        XML answers are checked for completeness; db=pubmed / db=pmc XML bodies are recorded
+        into the snapshot when recording. No batching and no missing-id check here: see
+        efetch_pubmed / efetch_pmc.
+        """
+        id_list = _ints(ids) if ids is not None else None
+        if id_list is None and not (webenv and query_key):
+            raise ValueError("efetch needs ids or webenv + query_key")
+        params: list[tuple[str, Any]] = [("db", db)]
+        if webenv:
+            params += [("WebEnv", webenv), ("query_key", query_key)]
+            if retstart:
+                params.append(("retstart", retstart))
+            if retmax is not None:
+                params.append(("retmax", retmax))
+        params += [("rettype", rettype), ("retmode", retmode)]
+        xml = (retmode or "xml") == "xml"
+        expected = (
+            {"pubmed": "PubmedArticleSet", "pmc": "pmc-articleset"}.get(db)
+            if xml and rettype in (None, "xml", "full")
+            else None
+        )
+
+        def check(body: bytes) -> tuple[Any, int]:
+            if not xml:
+                return None, 0
+            self._check_fetch(body, expected)
+            if db == "pubmed":
+                return None, len(R.pubmed_pmids(body))
+            if db == "pmc":
+                return None, len(R.pmc_ids(body))
+            return None, 0
+
+        kind = {"pubmed": "efetch_pubmed", "pmc": "efetch_pmc"}.get(db, "efetch")
+        _, doc = self._call("efetch", params, kind=kind, check=check, ids=id_list, xml=xml)
+        if self.recorder is not None and expected is not None:
+            if db == "pubmed":
+                self.recorder.record_pubmed(doc.body, doc.n_records)
+            elif db == "pmc":
+                self.recorder.record_pmc(doc.body, doc.n_records)
+        return doc
+
+    def _fetch_batches(
+        self, db: str, ids: list[int], batch_size: int, present: Callable[[bytes], list[int]]
+    ) -> Iterator[FetchedBatch]:
+        for batch in _chunks(ids, max(1, batch_size)):
+            docs = [self.efetch(db, batch)]
+            found = set(present(docs[0].body))
+            absent = [i for i in batch if i not in found]
+            if absent:
+                log.info(
+                    "efetch db=%s: %d of %d ids absent from the answer, asking once more: %s",
+                    db,
+                    len(absent),
+                    len(batch),
+                    absent[:10],
+                )
+                docs.append(self.efetch(db, absent))
+                found.update(present(docs[1].body))
+            missing = [i for i in batch if i not in found]
+            if missing:
+                log.warning(
+                    "efetch db=%s: %d ids not found (asked twice): %s", db, len(missing), missing[:20]
+                )
+            wanted = set(batch)
+            yield FetchedBatch(
+                requested=batch,
+                documents=docs,
+                found=[i for i in batch if i in found],
+                missing=missing,
+                extra=sorted(found - wanted),
+            )
+
+    def efetch_pubmed(
+        self, ids: Iterable[int | str], batch_size: int | None = None
+    ) -> Iterator[FetchedBatch]:
+        """PubMed XML records for `ids` (deduplicated), `batch_size` ids per request (POST above 200).
+
+        Yields one FetchedBatch per batch, lazily. Each body is checked complete (ends with
+        </PubmedArticleSet>); ids absent from an answer are asked again once, then reported in
+        FetchedBatch.missing.
+        """
+        return self._fetch_batches("pubmed", _ints(ids), batch_size or self.fetch_batch_size, R.pubmed_pmids)
+
+    def efetch_pmc(
+        self, pmcids: Iterable[int | str], batch_size: int | None = None
+    ) -> Iterator[FetchedBatch]:
+        """PMC JATS (<pmc-articleset>) for PMCIDs ('PMC123' or 123); ids in batches are numeric."""
+        return self._fetch_batches("pmc", _ints(pmcids), batch_size or self.pmc_batch_size, R.pmc_ids)
+
+    # ------------------------------------------------------------------------------------ elink
+
+    def _elink_request(
+        self, ids: list[int], dbfrom: str, db: str, cmd: str, linkname: str | None
+    ) -> dict[int, R.LinkSetResult]:
+        params: list[tuple[str, Any]] = [("dbfrom", dbfrom), ("db", db), ("cmd", cmd)]
+        if linkname:
+            params.append(("linkname", linkname))
+
+        def check(body: bytes) -> tuple[Any, int]:
+            root = self._result_doc(body, "eLinkResult")
+            try:
+                sets = R.parse_elink(root)
+            except R.MalformedResponse as exc:
+                raise _Retry("malformed", str(exc)) from None
+            for ls in sets:
+                # A per-id <ERROR> (e.g. an unknown id) is that id's answer; a backend failure
+                # reported inside a LinkSet is transient: ask again.
+                if ls.error and _is_transient_text(ls.error):
+                    raise _Retry("error200", ls.error)
+            return sets, len(sets)
+
+        sets, doc = self._call(
+            "elink", params, kind="elink", check=check, ids=ids, repeat_ids=True, post=len(ids) > 1
+        )
+        out: dict[int, R.LinkSetResult] = {}
+        wanted = set(ids)
+        for ls in sets:
+            if len(ls.ids) != 1:
+                if len(ls.ids) > 1:
+                    raise EntrezResponseError(
+                        f"{doc.request}: a LinkSet for {len(ls.ids)} ids at once; links cannot be attributed",
+                        request=doc.request,
+                        endpoint="elink",
+                        reason="merged_linkset",
+                    )
+                continue
+            src = ls.ids[0]
+            if src not in wanted:
+                log.debug("elink: LinkSet for unrequested id %s ignored", src)
+                continue
+            if ls.error:
+                log.warning("elink: id %s: %s (%s)", src, ls.error, doc.request)
+            prev = out.get(src)
+            if prev is None:
+                out[src] = ls
+            else:  # NCBI may split one id's links over two LinkSets: merge
+                for ln, links in ls.links.items():
+                    prev.links.setdefault(ln, []).extend(links)
+        return out
+
+    def _elink_sets(
+        self, ids: list[int], dbfrom: str, db: str, cmd: str, linkname: str | None
+    ) -> dict[int, R.LinkSetResult]:
+        out = self._elink_request(ids, dbfrom, db, cmd, linkname)
+        absent = [i for i in ids if i not in out]
+        if absent:
+            log.info(
+                "elink: %d of %d ids without a LinkSet, asking once more: %s",
+                len(absent),
+                len(ids),
+                absent[:10],
+            )
+            out.update(self._elink_request(absent, dbfrom, db, cmd, linkname))
+            still = [i for i in ids if i not in out]
+            if still:
+                log.warning(
+                    "elink: %d ids without a LinkSet (asked twice), taken as no links: %s",
+                    len(still),
+                    still[:20],
+                )
+        return out
+
+    def elink(
+        self,
+        ids: Iterable[int | str],
+        linknames: Sequence[str] = DEFAULT_LINKNAMES,
+        cmd: str = "neighbor",
+        dbfrom: str = "pubmed",
+        batch_size: int | None = None,
+        combine: bool = True,
+    ) -> dict[str, dict[int, list[int]]]:
+        """Links of each id, per linkname: {linkname: {source id: [linked ids, listed order]}}.
+
+        Uses repeated id= parameters (one LinkSet per id, so every link is attributable to its
+        source), `batch_size` ids per POST. With combine=True, linknames to the same target db
+        are asked in ONE request without a linkname (NCBI then answers every link of that
+        pair, e.g. all pubmed_pubmed* lists) and filtered here; combine=False makes one request
+        per linkname. Every requested id appears under every linkname, [] when it has none.
+        """
+        id_list = _ints(ids)
+        names = list(dict.fromkeys(linknames))
+        result: dict[str, dict[int, list[int]]] = {ln: {i: [] for i in id_list} for ln in names}
+        groups: dict[str, list[str]] = {}
+        for ln in names:
+            parts = ln.split("_")
+            if len(parts) < 2:
+                raise ValueError(f"bad linkname {ln!r}")
+            groups.setdefault(parts[1], []).append(ln)
+        for batch in _chunks(id_list, max(1, batch_size or self.link_batch_size)):
+            for db, lns in groups.items():
+                plan = [(None, lns)] if (combine and len(lns) > 1) else [(ln, [ln]) for ln in lns]
+                for linkname, wanted in plan:
+                    sets = self._elink_sets(batch, dbfrom, db, cmd, linkname)
+                    rows: list[tuple[int, str, int, int | None]] = []
+                    for src, ls in sets.items():
+                        for ln in wanted:
+                            links = ls.links.get(ln, [])
+                            result[ln][src] = [i for i, _ in links]
+                            rows.extend((src, ln, i, s) for i, s in links)
+                    if self.recorder is not None:
+                        self.recorder.record_links(dbfrom, rows)
+        return result
+
+    def elink_similar(
+        self, ids: Iterable[int | str], batch_size: int | None = None, linkname: str = "pubmed_pubmed"
+    ) -> dict[int, list[tuple[int, int | None]]]:
+        """Similar articles with scores (cmd=neighbor_score): {id: [(similar id, score | None)]}.
+
+        Listed (score) order; the source id itself, which NCBI lists first, is excluded.
+        Every requested id appears, [] when it has no similar articles.
+        """
+        id_list = _ints(ids)
+        db = linkname.split("_")[1]
+        result: dict[int, list[tuple[int, int | None]]] = {i: [] for i in id_list}
+        for batch in _chunks(id_list, max(1, batch_size or self.link_batch_size)):
+            sets = self._elink_sets(batch, "pubmed", db, "neighbor_score", linkname)
+            rows: list[tuple[int, str, int, int | None]] = []
+            for src, ls in sets.items():
+                links = [(i, s) for i, s in ls.links.get(linkname, []) if i != src]
+                result[src] = links
+                rows.extend((src, linkname, i, s) for i, s in links)
+            if self.recorder is not None:
+                self.recorder.record_links("pubmed", rows)
+        return result
+
+    def elink_relations(
+        self,
+        ids: Iterable[int | str],
+        relations: Sequence[str] = ("refs", "cited_by", "similar"),
+        batch_size: int | None = None,
+    ) -> dict[str, dict[int, list[tuple[int, int | None]]]]:
+        """The network relations of `ids` in the fewest requests: {relation: {id: [(id, score)]}}.
+
+        'refs' (pubmed_pubmed_refs) and 'cited_by' (pubmed_pubmed_citedin) come from one
+        cmd=neighbor request per batch, 'similar' (scored) from one cmd=neighbor_score request per
+        batch; scores are None for refs and cited_by. Every id appears under every relation.
+        """
+        unknown = set(relations) - set(RELATION_LINKNAMES)
+        if unknown:
+            raise ValueError(f"unknown relations {sorted(unknown)}; known: {sorted(RELATION_LINKNAMES)}")
+        id_list = _ints(ids)
+        out: dict[str, dict[int, list[tuple[int, int | None]]]] = {}
+        plain = [r for r in relations if r != "similar"]
+        if plain:
+            got = self.elink(id_list, [RELATION_LINKNAMES[r] for r in plain], batch_size=batch_size)
+            for r in plain:
+                out[r] = {i: [(x, None) for x in lst] for i, lst in got[RELATION_LINKNAMES[r]].items()}
+        if "similar" in relations:
+            out["similar"] = self.elink_similar(id_list, batch_size=batch_size)
+        return out
+
+    # ---------------------------------------------------------------------------------- esummary
+
+    def esummary(
+        self, ids: Iterable[int | str], db: str = "pubmed", batch_size: int = 500, version: str | None = None
+    ) -> list[dict]:
+        """Document summaries (see eutils_results.parse_esummary for the dict shape)."""
+        out: list[dict] = []
+        id_list = _ints(ids)
+        for batch in _chunks(id_list, max(1, batch_size)):
+            params: list[tuple[str, Any]] = [("db", db), ("retmode", "xml")]
+            if version:
+                params.append(("version", version))
+
+            def check(body: bytes) -> tuple[Any, int]:
+                root = self._result_doc(body, "eSummaryResult", per_id_errors=True)
+                docs = R.parse_esummary(root)
+                return docs, len(docs)
+
+            docs, _ = self._call("esummary", params, kind="esummary", check=check, ids=batch)
+            out.extend(docs)
+        return out
+
+    # ------------------------------------------------------------------------------------- epost
+
+    def epost(self, ids: Iterable[int | str], db: str = "pubmed", webenv: str | None = None) -> HistoryRef:
+        """Store ids on the history server (always POST); pass webenv to add to an existing one."""
+        id_list = _ints(ids)
+        if not id_list:
+            raise ValueError("epost needs at least one id")
+        params: list[tuple[str, Any]] = [("db", db), ("WebEnv", webenv)]
+
+        def check(body: bytes) -> tuple[Any, int]:
+            root = self._result_doc(body, "ePostResult")
+            try:
+                return R.parse_epost(root), len(id_list)
+            except R.MalformedResponse as exc:
+                raise _Retry("malformed", str(exc)) from None
+
+        (we, qk), _ = self._call("epost", params, kind="epost", check=check, ids=id_list, post=True)
+        return HistoryRef(webenv=we, query_key=qk, count=len(id_list))
+
+    # ----------------------------------------------------------------------------------- esearch
+
+    def _esearch_page(
+        self,
+        term: str,
+        db: str,
+        *,
+        retstart: int = 0,
+        retmax: int,
+        mindate: str | None = None,
+        maxdate: str | None = None,
+        datetype: str | None = None,
+        webenv: str | None = None,
+        query_key: str | None = None,
+        sort: str | None = None,
+    ) -> R.ESearchPage:
+        params: list[tuple[str, Any]] = [("db", db)]
+        if query_key and webenv:
+            params += [("WebEnv", webenv), ("query_key", query_key)]
+        else:
+            params += [("term", term), ("usehistory", "y")]
+        params += [("retstart", retstart), ("retmax", retmax)]
+        if mindate or maxdate:
+            params += [("datetype", datetype or "edat"), ("mindate", mindate), ("maxdate", maxdate)]
+        if sort:
+            params.append(("sort", sort))
+
+        def check(body: bytes) -> tuple[Any, int]:
+            root = self._result_doc(body, "eSearchResult")
+            try:
+                page = R.parse_esearch(root)
+            except R.MalformedResponse as exc:
+                raise _Retry("malformed", str(exc)) from None
+            return page, len(page.ids)
+
+        page, _ = self._call("esearch", params, kind="esearch", check=check)
+        return page
+
+    def _collect(
+        self,
+        term: str,
+        db: str,
+        first: R.ESearchPage,
+        want: int,
+        page_size: int,
+        mindate: str | None,
+        maxdate: str | None,
+        datetype: str | None,
+        sort: str | None,
+    ) -> list[int]:
+        """Page through one query (whose count is within the cap) with retstart and the history."""
+        ids = list(first.ids)
+        limit = min(want, first.count)
+        while len(ids) < limit:
+            retstart = len(ids)
+            n = min(page_size, limit - retstart)
+            if db == "pubmed":
+                n = min(n, PUBMED_ESEARCH_CAP - retstart)
+                if n <= 0:
+                    break
+            page = self._esearch_page(
+                term,
+                db,
+                retstart=retstart,
+                retmax=n,
+                mindate=mindate,
+                maxdate=maxdate,
+                datetype=datetype,
+                webenv=first.webenv,
+                query_key=first.query_key,
+                sort=sort,
+            )
+            if not page.ids:
+                log.warning(
+                    "esearch %r: page at retstart=%d came back empty (count %d)", term, retstart, page.count
+                )
+                break
+            ids.extend(page.ids)
+        return ids
+
+    def esearch(
+        self,
+        term: str,
+        db: str = "pubmed",
+        mindate: str | date | None = None,
+        maxdate: str | date | None = None,
+        datetype: str = "edat",
+        retmax: int | None = None,
+        *,
+        page_size: int = PUBMED_ESEARCH_CAP,
+        sort: str | None = None,
+    ) -> SearchResult:
+        """All ids matching `term` (or the first `retmax`), using the history server and retstart.
+
+        PubMed result sets over 9,999 are split by date (mindate/maxdate with `datetype`, edat by
+        default), bisecting ranges until each holds at most 9,999; a single day still over the cap
+        is split by PMID range ('lo:hi[uid]'), and if that does not add up EntrezSearchCapError is
+        raised rather than returning a partial list. Ids are deduplicated (first occurrence kept).
+        """
+        n0 = self.stats.requests
+        page_size = max(1, min(page_size, 10000))
+        want_total = retmax
+        lo_s = _fmt(_parse_date(mindate, end=False)) if mindate else None
+        hi_s = _fmt(_parse_date(maxdate, end=True)) if maxdate else None
+        if (lo_s is None) != (hi_s is None):  # NCBI needs both
+            lo_s = lo_s or _fmt(SPLIT_MIN_DATE)
+            hi_s = hi_s or _fmt(date.today() + timedelta(days=366))
+        first_n = page_size if want_total is None else min(page_size, want_total)
+        if db == "pubmed":
+            first_n = min(first_n, PUBMED_ESEARCH_CAP)
+        first = self._esearch_page(
+            term, db, retmax=first_n, mindate=lo_s, maxdate=hi_s, datetype=datetype, sort=sort
+        )
+        want = first.count if want_total is None else min(want_total, first.count)
+        result = SearchResult(
+            count=first.count,
+            ids=[],
+            query_translation=first.query_translation,
+            webenv=first.webenv,
+            query_key=first.query_key,
+            term=term,
+            db=db,
+            warnings=first.warnings + first.errors,
+        )
+        if db != "pubmed" or want <= PUBMED_ESEARCH_CAP:
+            ids = self._collect(term, db, first, want, page_size, lo_s, hi_s, datetype, sort)
+        else:
+            result.split = True
+            lo = _parse_date(lo_s, end=False) if lo_s else SPLIT_MIN_DATE
+            hi = _parse_date(hi_s, end=True) if hi_s else date.today() + timedelta(days=366)
+            ids = []
+            seen: set[int] = set()
+            self._split_by_date(term, lo, hi, datetype, page_size, want, ids, seen, result, sort)
+        ids = list(dict.fromkeys(ids))[:want]
+        result.ids = ids
+        result.requests = self.stats.requests - n0
+        result.complete = len(ids) >= want
+        if not result.complete:
+            msg = f"esearch {term!r}: retrieved {len(ids)} of {want} ids (the database may have changed meanwhile)"
+            log.warning("%s", msg)
+            result.warnings.append(msg)
+        if self.recorder is not None and db == "pubmed" and want_total is None and not (mindate or maxdate):
+            self.recorder.record_search(term, ids)
+        return result
+
+    def _split_by_date(
+        self,
+        term: str,
+        lo: date,
+        hi: date,
+        datetype: str,
+        page_size: int,
+        want: int,
+        ids: list[int],
+        seen: set[int],
+        result: SearchResult,
+        sort: str | None,
+    ) -> None:
+        """Depth-first, newest range first: fetch [lo, hi] if within the cap, else bisect it."""
+        if len(seen) >= want:
+            return
+        lo_s, hi_s = _fmt(lo), _fmt(hi)
+        page = self._esearch_page(
+            term,
+            "pubmed",
+            retmax=min(page_size, PUBMED_ESEARCH_CAP),
+            mindate=lo_s,
+            maxdate=hi_s,
+            datetype=datetype,
+            sort=sort,
+        )
+        if page.count <= PUBMED_ESEARCH_CAP:
+            got = self._collect(term, "pubmed", page, page.count, page_size, lo_s, hi_s, datetype, sort)
+            result.ranges.append((lo_s, hi_s, page.count))
+            for i in got:
+                if i not in seen:
+                    seen.add(i)
+                    ids.append(i)
+            return
+        if lo >= hi:
+            self._split_by_uid(term, lo_s, datetype, page.count, page_size, ids, seen, result, sort)
+            return
+        mid = lo + timedelta(days=(hi - lo).days // 2)
+        self._split_by_date(
+            term, mid + timedelta(days=1), hi, datetype, page_size, want, ids, seen, result, sort
+        )
+        self._split_by_date(term, lo, mid, datetype, page_size, want, ids, seen, result, sort)
+
+    def _split_by_uid(
+        self,
+        term: str,
+        day: str,
+        datetype: str,
+        day_count: int,
+        page_size: int,
+        ids: list[int],
+        seen: set[int],
+        result: SearchResult,
+        sort: str | None,
+    ) -> None:
+        """One day over the cap: split by PMID range. Raise if the pieces do not add up."""
+        pending = [(1, _MAX_PMID, day_count)]
+        while pending:
+            a, b, expected = pending.pop()
+            mid = (a + b) // 2
+            pieces = []
+            for lo, hi in ((mid + 1, b), (a, mid)):
+                sub = f"({term}) AND {lo}:{hi}[uid]"
+                page = self._esearch_page(
+                    sub,
+                    "pubmed",
+                    retmax=min(page_size, PUBMED_ESEARCH_CAP),
+                    mindate=day,
+                    maxdate=day,
+                    datetype=datetype,
+                    sort=sort,
+                )
+                pieces.append((lo, hi, sub, page))
+            if sum(p.count for *_, p in pieces) != expected:
+                raise EntrezSearchCapError(
+                    f"esearch {term!r}: {day_count} records on the single day {day} exceed the 9,999 cap and "
+                    "splitting by PMID range did not add up; narrow the query",
+                    request=f"esearch db=pubmed term={term!r} {datetype} {day}",
+                    endpoint="esearch",
+                    reason="cap",
+                )
+            for lo, hi, sub, page in pieces:
+                if page.count > PUBMED_ESEARCH_CAP:
+                    if hi - lo < 1:
+                        raise EntrezSearchCapError(
+                            f"esearch {term!r}: cannot split {day} below the 9,999 cap",
+                            endpoint="esearch",
+                            reason="cap",
+                        )
+                    pending.append((lo, hi, page.count))
+                    continue
+                got = self._collect(sub, "pubmed", page, page.count, page_size, day, day, datetype, sort)
+                result.ranges.append((day, f"{day} uid {lo}:{hi}", page.count))
+                for i in got:
+                    if i not in seen:
+                        seen.add(i)
+                        ids.append(i)
