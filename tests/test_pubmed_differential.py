@@ -30,25 +30,33 @@ pytestmark = pytest.mark.corpus
 DOCTYPE = (b'<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
            b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
 BUNDLED = Path(Entrez.__file__).parent / "DTDs"
-TAG = re.compile(r"<[^>]+>")
+TAG = re.compile(r"</?[A-Za-z][\w:.-]*(\s[^<>]*)?/?>")  # markup Biopython keeps; not a literal '<' in text
 
 
 def _norm(text: str | None) -> str:
     return " ".join(TAG.sub("", text or "").split())
 
 
-def _bio_records(data: bytes) -> list[dict]:
-    """Biopython's parse, with the DOCTYPE pointed at the bundled copy of the declared DTD."""
-    declared = re.search(rb"<!DOCTYPE[^>]*/([a-z_0-9]+\.dtd)\"", data)
-    name = declared.group(1).decode() if declared else "pubmed_250101.dtd"
-    if not (BUNDLED / name).exists():
-        name = "pubmed_250101.dtd"
-    doctype = DOCTYPE.replace(b"pubmed_250101.dtd", name.encode())
+def _bio_parse(data: bytes, dtd: str) -> list[dict]:
+    doctype = DOCTYPE.replace(b"pubmed_250101.dtd", dtd.encode())
     data = re.sub(rb"<!DOCTYPE[^>]*>", b"", data, count=1)
-    data = re.sub(rb"(<\?xml[^>]*\?>)?\s*", lambda m: (m.group(1) or b'<?xml version="1.0"?>') + b"\n" + doctype + b"\n", data, count=1)
+    data = re.sub(rb"(<\?xml[^>]*\?>)?\s*", lambda m: (m.group(1) or b'<?xml version="1.0"?>') + b"\n" + doctype + b"\n",
+                  data, count=1)
     parsed = Entrez.read(io.BytesIO(data), validate=False)
     records = parsed.get("PubmedArticle", []) if isinstance(parsed, dict) else parsed  # older DTDs: a plain list
     return [r for r in records if "MedlineCitation" in r]
+
+
+def _bio_records(data: bytes) -> list[dict]:
+    """Biopython's parse against the newest bundled PubMed DTD (files often declare an older DTD than
+    their content follows, and Biopython silently drops elements its DTD lacks); pre-2014 content
+    that the newest DTD refuses is parsed against the DTD the file declares."""
+    try:
+        return _bio_parse(data, "pubmed_250101.dtd")
+    except (ValueError, RuntimeError):
+        declared = re.search(rb"<!DOCTYPE[^>]*/([a-z_0-9]+\.dtd)\"", data)
+        name = declared.group(1).decode() if declared else "pubmed_250101.dtd"
+        return _bio_parse(data, name if (BUNDLED / name).exists() else "pubmed_250101.dtd")
 
 
 def _count_refs(reflists) -> int:
@@ -64,6 +72,8 @@ def _bio_facts(rec: dict) -> dict:
     art = mc["Article"]
     authors = art.get("AuthorList", [])
     abstract = art.get("Abstract", {}).get("AbstractText", [])
+    if isinstance(abstract, str):  # older DTDs declare a single AbstractText, not a list
+        abstract = [abstract]
     paras = []
     for p in abstract:
         label = getattr(p, "attributes", {}).get("Label")
@@ -75,7 +85,7 @@ def _bio_facts(rec: dict) -> dict:
         "grants": len(art.get("GrantList", [])),
         "mesh": len(mc.get("MeshHeadingList", [])),
         "qualifiers": sum(len(h.get("QualifierName", [])) for h in mc.get("MeshHeadingList", [])),
-        "pubtypes": len({pt.attributes.get("UI") for pt in art.get("PublicationTypeList", [])}),
+        "pubtypes": len({pt.attributes.get("UI") or str(pt) for pt in art.get("PublicationTypeList", [])}),
         "chemicals": len(mc.get("ChemicalList", [])),
         "keywords": sum(len(kl) for kl in mc.get("KeywordList", [])),
         "ids": len({(i.attributes.get("IdType"), str(i).strip()) for i in pd.get("ArticleIdList", [])}),
@@ -92,7 +102,7 @@ FACT_SQL = {
     "affiliations": "SELECT count(*) FROM affiliations WHERE pmid = ?",
     "grants": "SELECT count(*) FROM grants WHERE pmid = ?",
     "mesh": "SELECT count(DISTINCT position) FROM mesh_headings WHERE pmid = ?",
-    "qualifiers": "SELECT count(qualifier_ui) FROM mesh_headings WHERE pmid = ?",
+    "qualifiers": "SELECT count(*) FILTER (qualifier_position > 0) FROM mesh_headings WHERE pmid = ?",
     "pubtypes": "SELECT count(*) FROM publication_types WHERE pmid = ?",
     "chemicals": "SELECT count(*) FROM chemicals WHERE pmid = ?",
     "keywords": "SELECT count(*) FROM keywords WHERE pmid = ?",
