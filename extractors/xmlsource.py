@@ -72,8 +72,8 @@ def _open(source: Source) -> BinaryIO:
     if isinstance(source, (str, Path)):
         fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
         if fh.read(2) == b"\x1f\x8b":
-            fh.seek(0)
-            return gzip.GzipFile(fileobj=fh)  # type: ignore[return-value]
+            fh.close()
+            return gzip.GzipFile(filename=source, mode="rb")  # owns (and closes) its file
         fh.seek(0)
         return fh
     head = source.peek(2)[:2] if hasattr(source, "peek") else b""
@@ -140,9 +140,13 @@ def iter_elements(
     except etree.XMLSyntaxError as exc:
         line = f"line {exc.lineno}" if getattr(exc, "lineno", None) else "XML"
         msg = str(exc.msg if hasattr(exc, "msg") else exc)
+        low = msg.lower()
         hint = "the file is truncated or not well-formed XML; fetch or download it again"
-        if "encoding" in msg.lower() or "utf-8" in msg.lower() or "bytes" in msg.lower():
+        if "encoding" in low or "utf-8" in low or "bytes" in low:
             hint = "the file is not valid UTF-8; re-download it or fix its encoding"
+        if "xml_parse_huge" in low or "resource limit" in low or "excessive depth" in low or "amplification" in low:
+            hint = ("refused as hostile or corrupt input: text nodes over 10 MB, nesting deeper than 256 levels and "
+                    "entity expansion are not accepted; nothing after this point was read")
         raise InputError(name, line, msg, hint) from exc
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise InputError(

@@ -6,12 +6,22 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from flows.pipeline import UsageError
-from warehouse.db import WarehouseBusy, WarehouseError, check_path, connect
+from warehouse.db import (
+    WarehouseBusy,
+    WarehouseError,
+    check_path,
+    check_writable,
+    connect,
+    write_wait,
+    writer_lock,
+)
 
 
 def _exit_code(summary: dict) -> int:
@@ -53,22 +63,42 @@ def _writable_db(db: str) -> str:
     return db
 
 
+@contextmanager
+def _writing(db: str, verb: str) -> Iterator[str]:
+    """Hold the warehouse's writer lock for the whole command (a second writer waits, then refuses).
+
+    The path is checked and the file opened (created, migrated) first, so a path that cannot be a
+    warehouse is refused before anything (not even the lock file) is written next to it.
+    """
+    check_writable(check_path(db))
+    _writable_db(db)
+
+    def waiting(holder: str) -> None:
+        print(f"litmeta {verb}: waiting up to {write_wait():g} s for the warehouse: another litmeta run is "
+              f"writing it ({holder})", file=sys.stderr, flush=True)
+
+    with writer_lock(db, what=f"litmeta {verb}", on_wait=waiting):
+        yield db
+
+
 # -- load ----------------------------------------------------------------------------------
 def cmd_load(args: argparse.Namespace) -> int:
-    from flows.load_files import load_files
-
     missing = [str(f) for f in args.files if not f.exists()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
     dirs = [str(f) for f in args.files if f.is_dir()]
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
-    db = _writable_db(args.db)
-    summary = load_files([str(f) for f in args.files], db, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
-    _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
-    if summary.get("rejects"):
-        _print_rejects(db, summary["run_id"])
-    return _exit_code(summary)
+    check_writable(check_path(args.db))
+    from flows.load_files import load_files  # imports Prefect: after the checks, so bad input fails fast
+
+    with _writing(args.db, "load") as db:
+        summary = load_files([str(f) for f in args.files], db,
+                             show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+        _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
+        if summary.get("rejects"):
+            _print_rejects(db, summary["run_id"])
+        return _exit_code(summary)
 
 
 # -- sql -----------------------------------------------------------------------------------
@@ -147,61 +177,64 @@ def _finish(summary: dict, db: str, title: str) -> int:
 
 
 def cmd_network(args: argparse.Namespace) -> int:
-    from flows.network import build_network
-
-    db = _writable_db(args.db)
+    check_writable(check_path(args.db))
     _reach(args.eutils_url)
-    summary = build_network(
-        seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
-        max_nodes=args.max_nodes, similar_top=args.similar_top, email=args.email, tool=args.tool,
-        record_snapshot=args.record_snapshot,
-    )
-    print_network_summary(db, args.seed, summary)
-    return _finish(summary, db, f"litmeta network {args.seed}")
+    from flows.network import build_network  # imports Prefect: after the checks, so bad input fails fast
+
+    with _writing(args.db, "network") as db:
+        summary = build_network(
+            seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
+            max_nodes=args.max_nodes, similar_top=args.similar_top, email=args.email, tool=args.tool,
+            record_snapshot=args.record_snapshot,
+        )
+        print_network_summary(db, args.seed, summary)
+        return _finish(summary, db, f"litmeta network {args.seed}")
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     from flows.network import refresh_seeds
 
-    db = _writable_db(args.db)
-    with connect(db, read_only=False, wait=30) as con:
-        n = con.execute("SELECT count(*) FROM seeds" + (" WHERE seed_pmid = ?" if args.seed else ""),
-                        [args.seed] if args.seed else []).fetchall()[0][0]
-    if not n:
-        raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
-                         "register one with 'litmeta network SEED'")
-    _reach(args.eutils_url)
-    summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email, tool=args.tool,
-                            record_snapshot=args.record_snapshot)
-    for seed in summary.get("seeds", {}):
-        print_network_summary(db, int(seed), summary)
-    return _finish(summary, db, "litmeta refresh")
+    with _writing(args.db, "refresh") as db:
+        with connect(db, read_only=False, wait=30) as con:
+            n = con.execute("SELECT count(*) FROM seeds" + (" WHERE seed_pmid = ?" if args.seed else ""),
+                            [args.seed] if args.seed else []).fetchall()[0][0]
+        if not n:
+            raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
+                             "register one with 'litmeta network SEED'")
+        _reach(args.eutils_url)
+        summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
+                                tool=args.tool, record_snapshot=args.record_snapshot)
+        for seed in summary.get("seeds", {}):
+            print_network_summary(db, int(seed), summary)
+        return _finish(summary, db, "litmeta refresh")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from flows.ingest import ingest_pmids
-
-    db = _writable_db(args.db)
+    check_writable(check_path(args.db))
     _reach(args.eutils_url)
-    summary = ingest_pmids(pmids=args.pmids, db=db, eutils_url=args.eutils_url, pmc=args.pmc, email=args.email,
-                           tool=args.tool, record_snapshot=args.record_snapshot)
-    if summary.get("not_found"):
-        print(f"not found at NCBI: {summary['not_found']} PMID(s) (see ingest_runs.counts)", file=sys.stderr)
-    return _finish(summary, db, f"litmeta ingest: {len(args.pmids)} PMID(s)")
+    from flows.ingest import ingest_pmids  # imports Prefect: after the checks, so bad input fails fast
+
+    with _writing(args.db, "ingest") as db:
+        summary = ingest_pmids(pmids=args.pmids, db=db, eutils_url=args.eutils_url, pmc=args.pmc,
+                               email=args.email, tool=args.tool, record_snapshot=args.record_snapshot)
+        if summary.get("not_found"):
+            print(f"not found at NCBI: {summary['not_found']} PMID(s) (see ingest_runs.counts)", file=sys.stderr)
+        return _finish(summary, db, f"litmeta ingest: {len(args.pmids)} PMID(s)")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from flows.ingest import search_ingest
-
     if not args.query.strip():
         raise UsageError("search: the query is empty")
-    db = _writable_db(args.db)
+    check_writable(check_path(args.db))
     _reach(args.eutils_url)
-    summary = search_ingest(query=args.query, db=db, eutils_url=args.eutils_url, mindate=args.mindate,
-                            maxdate=args.maxdate, max_records=args.max, save=args.save, email=args.email,
-                            tool=args.tool, record_snapshot=args.record_snapshot)
-    print(f"search matched {summary.get('search_count', 0)} record(s); ingested {summary.get('search_ids', 0)}")
-    return _finish(summary, db, "litmeta search")
+    from flows.ingest import search_ingest  # imports Prefect: after the checks, so bad input fails fast
+
+    with _writing(args.db, "search") as db:
+        summary = search_ingest(query=args.query, db=db, eutils_url=args.eutils_url, mindate=args.mindate,
+                                maxdate=args.maxdate, max_records=args.max, save=args.save, email=args.email,
+                                tool=args.tool, record_snapshot=args.record_snapshot)
+        print(f"search matched {summary.get('search_count', 0)} record(s); ingested {summary.get('search_ids', 0)}")
+        return _finish(summary, db, "litmeta search")
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -247,14 +280,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from extractors.sandbox import SandboxServer
     from flows.network import build_network
 
-    db = _writable_db(args.db)
     snap = bundled_snapshot()
-    with SandboxServer(snap, port=0) as sb:
+    with _writing(args.db, "demo") as db, SandboxServer(snap, port=0) as sb:
         print(f"sandbox: {sb.base_url} serving the bundled snapshot of PMID 39047240 ({snap})")
         summary = build_network(seed=39047240, db=db, eutils_url=sb.base_url, depth=args.depth,
                                 relations=("refs", "cited_by", "similar"), max_nodes=None, similar_top=5,
                                 email=args.email, tool=args.tool)
-    print_network_summary(db, 39047240, summary)
+        print_network_summary(db, 39047240, summary)
     print(f"warehouse: {Path(db).resolve()}  (try: litmeta --db {db} sql \"SELECT * FROM seed_network\")")
     return _exit_code(summary)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.client import DocumentBuffer, make_client
+from flows.client import DocumentBuffer, make_client, retry_transient
 from flows.network_plan import Links, NetworkPlan
 from flows.pipeline import fetch_and_load_pubmed, store_documents
 from flows.runs import tracked_run
 from schemas import RowSink
-from warehouse.db import session
+from warehouse.db import crash_point, session
 from warehouse.load import utcnow
 from warehouse.network import (
     known_pmids,
@@ -31,7 +31,8 @@ from warehouse.network import (
 LINKNAMES = {"refs": "pubmed_pubmed_refs", "cited_by": "pubmed_pubmed_citedin"}
 
 
-@task(name="fetch-links", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(name="fetch-links", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retry_transient)
 def fetch_links(client, pmids: list[int], relations: list[str]) -> dict[int, Links]:
     """elink for ``pmids``: references and citing articles in one pass, scored similar in another."""
     out = {p: Links() for p in pmids}
@@ -52,7 +53,8 @@ def fetch_links(client, pmids: list[int], relations: list[str]) -> dict[int, Lin
     return out
 
 
-@task(name="fetch-records", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(name="fetch-records", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retry_transient)
 def fetch_records(client, db: str, run_id: str, pmids: list[int]):
     with session(db) as con:
         have = known_pmids(con, pmids)
@@ -108,6 +110,7 @@ def observe_seed(client, docs: DocumentBuffer, db: str, run_id: str, seed: int, 
             plan.expand(hop, links)
     stats, not_found = fetch_records(client, db, run_id, sorted(plan.members))
     store_documents(db, run_id, docs.drain())
+    crash_point("after-records")  # test-only hook (LITMETA_CRASH_AT)
     former = {p for p in previous if p not in plan.members}
     tables = _observation_rows(seed, plan, links, relations, former)
     observed = utcnow()
@@ -118,6 +121,7 @@ def observe_seed(client, docs: DocumentBuffer, db: str, run_id: str, seed: int, 
         members_new = merge_members(con, tables["network_members"], observed)
         write_link_snapshots(con, tables["link_snapshots"], run_id, observed)
         touch_seed(con, seed, observed)
+        crash_point("edges")  # test-only hook (LITMETA_CRASH_AT): observation written, not committed
         con.execute("COMMIT")
     return {
         "stats": stats,

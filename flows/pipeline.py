@@ -13,9 +13,9 @@ from pathlib import Path
 
 from extractors import pmc_xml, pubmed_xml
 from schemas import ParsedBatch, Reject
-from warehouse.db import session
+from warehouse.db import crash_point, session
 from warehouse.load import BatchLoader, LoadStats, record_rejects, utcnow
-from warehouse.runs import file_sha256, finish_run, start_run, store_raw_document
+from warehouse.runs import file_sha256, finish_run, mark_interrupted, start_run, store_raw_document
 
 
 class UsageError(Exception):
@@ -67,6 +67,7 @@ class RunRecorder:
 
     def start(self) -> None:
         with session(self.db) as con:
+            mark_interrupted(con)  # the caller holds the writer lock: a 'running' row is a dead run
             start_run(con, self.run_id, self.flow, self.parameters)
 
     def finish(self, failed: bool = False) -> dict:
@@ -84,6 +85,7 @@ def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
     for batch in batches:
         with session(db) as con:
             stats = BatchLoader(con, run_id).load(batch)
+        crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
         total.add(stats)
         if on_batch:
             on_batch(batch, stats)

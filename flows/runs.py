@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from flows.pipeline import RunRecorder
+from warehouse.db import writer_lock
 
 
 def current_run_id() -> str:
@@ -43,16 +44,21 @@ def summary_markdown(flow: str, summary: dict, seconds: float) -> str:
 
 @contextmanager
 def tracked_run(flow: str, db: str, parameters: dict) -> Iterator[RunRecorder]:
-    """Record the run in ingest_runs (status running → completed/failed) and publish an artifact."""
+    """Record the run in ingest_runs (status running → completed/failed) and publish an artifact.
+
+    The whole run holds the warehouse's writer lock, so two runs never interleave their writes.
+    A run killed outright stays 'running' (finished_at NULL) until the next run marks it 'interrupted'.
+    """
     rec = RunRecorder(db=db, run_id=current_run_id(), flow=flow, parameters=parameters)
     started = time.monotonic()
-    rec.start()
-    try:
-        yield rec
-    except BaseException:
-        rec.finish(failed=True)
-        raise
-    summary = rec.finish()
+    with writer_lock(db, what=f"{flow} run {rec.run_id}"):
+        rec.start()
+        try:
+            yield rec
+        except BaseException:
+            rec.finish(failed=True)
+            raise
+        summary = rec.finish()
     rec.extra["summary"] = summary
     create_markdown_artifact(
         markdown=summary_markdown(flow, summary, time.monotonic() - started),

@@ -3,13 +3,27 @@
 DuckDB lets one process write a database file, or several processes read it, not both at once.
 litmeta keeps write transactions short and opens the file per unit of work, so a reader that finds
 the file busy is told so and when to retry (`WarehouseBusy`) instead of seeing a traceback.
+
+Runs never interleave: every writing run holds the warehouse's writer lock (`writer_lock`, an
+flock on ``<db>.lock`` next to the file, released by the kernel even when the process is killed)
+for its whole duration; a second writer waits for it (``LITMETA_WRITE_WAIT`` seconds, default 30)
+and then refuses, naming the run that holds it. Readers (`litmeta sql`) never take it.
+
+`crash_point` is a test-only hook (docs/reliability.md): ``LITMETA_CRASH_AT=point:n`` kills the
+process with SIGKILL the n-th time it passes the named point, so tests can crash a run at a
+precise place (during a fetch, inside a load transaction, between batches, ...).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import os
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,6 +32,9 @@ import duckdb
 from warehouse.migrations import migrate
 
 BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "lock on file")
+CRASH_ENV = "LITMETA_CRASH_AT"
+WRITE_WAIT_ENV = "LITMETA_WRITE_WAIT"
+DEFAULT_WRITE_WAIT = 30.0
 
 
 class WarehouseError(Exception):
@@ -45,6 +62,16 @@ def check_path(path: str | Path, *, must_exist: bool = False) -> Path:
     return p
 
 
+def check_writable(path: str | Path) -> Path:
+    """Raise `WarehouseError` unless the warehouse file (or, for a new one, its folder) is writable."""
+    p = Path(path).expanduser()
+    target = p if p.exists() else (p.parent if str(p.parent) else Path("."))
+    if not os.access(target, os.W_OK):
+        what = "file" if p.exists() else f"folder {p.parent}"
+        raise WarehouseError(f"--db {p}: {what} is not writable; choose another path or fix permissions")
+    return p
+
+
 def _is_busy(exc: Exception) -> bool:
     text = str(exc)
     return any(m in text for m in BUSY_MARKERS)
@@ -64,10 +91,7 @@ def connect(
         return con
     p = check_path(path, must_exist=read_only)
     if not read_only:
-        target = p if p.exists() else p.parent
-        if not os.access(target, os.W_OK):
-            what = "file" if p.exists() else f"folder {p.parent}"
-            raise WarehouseError(f"--db {p}: {what} is not writable; choose another path or fix permissions")
+        check_writable(p)
     deadline = time.monotonic() + wait
     delay = 0.05
     while True:
@@ -93,9 +117,11 @@ def connect(
     if migrate_schema and not read_only:
         try:
             migrate(con)
-        except Exception:
+        except Exception as exc:
             con.close()
-            raise
+            if _is_busy(exc):  # DuckDB may report a lock conflict only at the first write
+                raise WarehouseBusy(f"--db {p}: the warehouse is busy; retry in a few seconds") from None
+            raise WarehouseError(f"--db {p}: {str(exc).splitlines()[0]}") from None
     return con
 
 
@@ -107,3 +133,117 @@ def session(path: str | Path, *, read_only: bool = False, wait: float = 30.0) ->
         yield con
     finally:
         con.close()
+
+
+# -- the run-level writer lock ---------------------------------------------------------------
+_locks_guard = threading.Lock()
+_locks: dict[str, list] = {}  # lock path -> [RLock, fd or None, depth]
+
+
+def lock_path(path: str | Path) -> Path:
+    p = Path(path).expanduser().resolve()
+    return p.with_name(p.name + ".lock")
+
+
+def write_wait() -> float:
+    try:
+        return max(0.0, float(os.environ.get(WRITE_WAIT_ENV, DEFAULT_WRITE_WAIT)))
+    except ValueError:
+        return DEFAULT_WRITE_WAIT
+
+
+def _holder(fd: int) -> str:
+    try:
+        text = os.pread(fd, 300, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        text = ""
+    return text or "another litmeta process"
+
+
+@contextmanager
+def writer_lock(path: str | Path, what: str = "litmeta", wait: float | None = None,
+                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold the warehouse's writer lock for a whole run (re-entrant within a thread).
+
+    Waits up to ``wait`` seconds (default ``LITMETA_WRITE_WAIT``, 30) for another run to finish,
+    calling ``on_wait(holder)`` once when it has to wait, then raises `WarehouseBusy` naming it.
+    """
+    if str(path) == ":memory:":
+        yield
+        return
+    wait = write_wait() if wait is None else wait
+    deadline = time.monotonic() + wait
+    lp = lock_path(path)
+    with _locks_guard:
+        entry = _locks.setdefault(str(lp), [threading.RLock(), None, 0])
+    rlock = entry[0]
+    if not rlock.acquire(timeout=max(wait, 0.001)):
+        raise WarehouseBusy(f"--db {path}: another run of this process is writing the warehouse; "
+                            "retry when it has finished")
+    try:
+        if entry[2] == 0:
+            try:
+                fd = os.open(lp, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise WarehouseError(f"--db {path}: cannot create the lock file {lp}: {exc.strerror or exc}") from None
+            told = False
+            delay = 0.05
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = _holder(fd)
+                    if time.monotonic() >= deadline:
+                        os.close(fd)
+                        raise WarehouseBusy(
+                            f"--db {path}: another litmeta run is writing the warehouse ({holder}); "
+                            f"waited {wait:g} s; retry when it has finished (or set {WRITE_WAIT_ENV} to wait longer)"
+                        ) from None
+                    if not told and on_wait is not None:
+                        on_wait(holder)
+                        told = True
+                    time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+                    delay = min(delay * 2, 0.5)
+            since = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}: {what}, since {since}\n".encode(), 0)
+            entry[1] = fd
+        entry[2] += 1
+        try:
+            yield
+        finally:
+            entry[2] -= 1
+            if entry[2] == 0 and entry[1] is not None:
+                fd, entry[1] = entry[1], None
+                try:
+                    os.ftruncate(fd, 0)
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                finally:
+                    os.close(fd)
+    finally:
+        rlock.release()
+
+
+# -- test-only crash hook ----------------------------------------------------------------------
+_crash_counts: Counter = Counter()
+
+
+def crash_point(name: str) -> None:
+    """``LITMETA_CRASH_AT=name:n[,name2:m]`` SIGKILLs this process the n-th time it passes ``name``.
+
+    Points: 'fetch' (an HTTP answer received, not yet stored), 'load-txn' (a load transaction
+    written, before its COMMIT), 'between-batches' (a batch committed, the next not begun),
+    'after-records' (a network's records loaded, its observation not yet written) and 'edges'
+    (inside the observation transaction, before its COMMIT). A no-op when the variable is unset.
+    """
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    for item in spec.split(","):
+        point, _, n = item.strip().partition(":")
+        if point == name:
+            _crash_counts[name] += 1
+            if _crash_counts[name] == int(n or 1):
+                os.kill(os.getpid(), signal.SIGKILL)
+            return

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from schemas import PUBMED_RECORD_TABLES, TABLES, ParsedBatch, Reject, Table
 from schemas.model import quote
+from warehouse.db import crash_point
 
 _MIN_DATE = "DATE '0001-01-01'"
 
@@ -134,6 +135,7 @@ class BatchLoader:
                 raise ValueError(f"unknown batch kind {batch.kind!r}")
             record_rejects(con, self.run_id, batch.rejects, now)
             stats.rejects = len(batch.rejects)
+            crash_point("load-txn")  # test-only hook (LITMETA_CRASH_AT): written, not committed
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

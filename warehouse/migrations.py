@@ -37,6 +37,16 @@ def applied(con: duckdb.DuckDBPyConnection) -> set[int]:
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply pending migrations (each in its own transaction); (re)create views. Returns versions applied."""
     done = applied(con)
+    if not done:
+        # never write litmeta's tables into somebody else's database
+        other = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1 LIMIT 4"
+        ).fetchall()]
+        if other:
+            raise RuntimeError(
+                f"not a litmeta warehouse: it holds other tables ({', '.join(other)}) and no schema_migrations; "
+                "point --db at a litmeta warehouse or a new file"
+            )
     new = []
     for version, name, step in MIGRATIONS:
         if version in done:

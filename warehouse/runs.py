@@ -32,6 +32,17 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow: str, parameters
     ).fetchall()
 
 
+def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark runs still 'running' as 'interrupted' (finished_at stays NULL); returns how many.
+
+    Only correct while holding the writer lock (`warehouse.db.writer_lock`): then no other run can
+    be alive, so a 'running' row belongs to a process that was killed or lost its machine.
+    """
+    return con.execute(
+        "UPDATE ingest_runs SET status = 'interrupted' WHERE status = 'running'"
+    ).fetchall()[0][0]
+
+
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, counts: dict, http_requests: int) -> None:
     con.execute(
         "UPDATE ingest_runs SET finished_at = ?, status = ?, counts = ?, http_requests = ? WHERE run_id = ?",
