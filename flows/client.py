@@ -8,6 +8,8 @@ import threading
 from urllib.parse import urlsplit
 
 from extractors.entrez import EntrezClient, RawDocument
+from extractors.errors import EntrezPermanentError
+from warehouse.db import WarehouseBusy, WarehouseError, crash_point
 
 
 class Unreachable(Exception):
@@ -29,6 +31,26 @@ def preflight(base_url: str, timeout: float = 5.0) -> None:
         ) from None
 
 
+def retry_transient(task, task_run, state) -> bool:
+    """Prefect ``retry_condition_fn``: retry a failed task unless retrying cannot help.
+
+    A request NCBI refused for good (HTTP 400/403/404/414, search cap) or a warehouse that cannot be
+    written fails the run at once; transient failures (retries exhausted, a busy warehouse) get the
+    task's retries.
+    """
+    try:
+        state.result(raise_on_failure=True)
+    except EntrezPermanentError:
+        return False
+    except WarehouseBusy:
+        return True
+    except WarehouseError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
 class DocumentBuffer:
     """Collects every raw response of a client (thread-safe) until the flow stores them."""
 
@@ -37,6 +59,7 @@ class DocumentBuffer:
         self._docs: list[RawDocument] = []
 
     def __call__(self, doc: RawDocument) -> None:
+        crash_point("fetch")  # test-only hook (LITMETA_CRASH_AT): an answer received, not yet stored
         with self._lock:
             self._docs.append(doc)
 

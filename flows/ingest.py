@@ -8,18 +8,20 @@ import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.client import DocumentBuffer, make_client
+from flows.client import DocumentBuffer, make_client, retry_transient
 from flows.pipeline import fetch_and_load_pmc, fetch_and_load_pubmed, store_documents
 from flows.runs import tracked_run
 from warehouse.db import session
 
 
-@task(name="fetch-and-load-pubmed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(name="fetch-and-load-pubmed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retry_transient)
 def pubmed_task(client, db: str, run_id: str, pmids: list[int]):
     return fetch_and_load_pubmed(client, db, run_id, pmids)
 
 
-@task(name="fetch-and-load-pmc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5)
+@task(name="fetch-and-load-pmc", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
+      retry_condition_fn=retry_transient)
 def pmc_task(client, db: str, run_id: str, pmcids: list[str]):
     return fetch_and_load_pmc(client, db, run_id, pmcids)
 
