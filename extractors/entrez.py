@@ -338,7 +338,9 @@ def _retry_after(resp: requests.Response) -> float | None:
 
 
 def _excerpt(body: bytes, n: int = 200) -> str:
-    return " ".join(body[:n].decode("utf-8", "replace").split())
+    """The start of an answer's text for a message: markup (an HTML error page's tags) removed."""
+    text = " ".join(re.sub(r"<[^>]*>", " ", body[: n * 10].decode("utf-8", "replace")).split())
+    return text[:n] if text else " ".join(body[:n].decode("utf-8", "replace").split())
 
 
 def _parse_date(s: str | date, *, end: bool) -> date:

@@ -8,6 +8,7 @@ never as a flow parameter, so it reaches no Prefect run record, artifact or ware
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 RELATIONS = ("refs", "cited_by", "similar")
 PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve"})  # verbs that run Prefect flows
 
 
 class CliError(Exception):
@@ -180,10 +182,33 @@ def _read_pmid_file(path: Path) -> list[int]:
     return out
 
 
+class _RunErrorsStayOffConsole(logging.Filter):
+    """Drop Prefect's flow/task-run error records (with tracebacks) from the console handler.
+
+    Without ``-v`` the CLI prints a failed run's error itself, as one line; the records still
+    reach the Prefect API (run logs), which uses its own handler.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs",
+                                                                                "prefect.task_runs")))
+
+
+def _quiet_run_errors() -> None:
+    import prefect.main  # noqa: F401 - sets up Prefect's logging handlers (done lazily otherwise)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(_RunErrorsStayOffConsole())
+
+
 def run(args: argparse.Namespace) -> int:
     from flows import commands
 
     verb = args.verb
+    if verb in RUN_VERBS and not args.verbose:
+        _quiet_run_errors()
     if verb in {"ingest", "network", "refresh", "search", "demo"}:
         args.eutils_url = _check_url(args.eutils_url)
     if verb == "ingest":
@@ -198,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_env(args)
-    from extractors.errors import EntrezError
+    from extractors.errors import EntrezError, EntrezPermanentError
     from flows.pipeline import UsageError
     from warehouse.db import WarehouseError
 
@@ -207,8 +232,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, UsageError, WarehouseError) as exc:
         print(f"litmeta {args.verb}: {exc}", file=sys.stderr)
         return 2
+    except EntrezPermanentError as exc:
+        print(f"litmeta {args.verb}: E-utilities refused the request: {exc}; check the PMIDs/query and "
+              "--eutils-url", file=sys.stderr)
+        return 2
     except EntrezError as exc:
-        print(f"litmeta {args.verb}: E-utilities: {exc}", file=sys.stderr)
+        print(f"litmeta {args.verb}: E-utilities: {exc}; nothing already loaded is lost: re-run the same "
+              "command later to finish", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"litmeta {args.verb}: interrupted; re-run the same command to finish (loads are idempotent)",

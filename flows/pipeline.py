@@ -70,9 +70,10 @@ class RunRecorder:
             mark_interrupted(con)  # the caller holds the writer lock: a 'running' row is a dead run
             start_run(con, self.run_id, self.flow, self.parameters)
 
-    def finish(self, failed: bool = False) -> dict:
+    def finish(self, failed: bool = False, interrupted: bool = False) -> dict:
         counts = {**self.stats.as_dict(), **self.extra}
-        status = "failed" if failed else ("completed_with_rejects" if self.stats.rejects else "completed")
+        status = ("interrupted" if interrupted else "failed" if failed
+                  else "completed_with_rejects" if self.stats.rejects else "completed")
         with session(self.db) as con:
             finish_run(con, self.run_id, status, counts, self.http_requests)
         return {"run_id": self.run_id, "status": status, "http_requests": self.http_requests, **counts}

@@ -55,6 +55,9 @@ def tracked_run(flow: str, db: str, parameters: dict) -> Iterator[RunRecorder]:
         rec.start()
         try:
             yield rec
+        except KeyboardInterrupt:
+            rec.finish(interrupted=True)
+            raise
         except BaseException:
             rec.finish(failed=True)
             raise

@@ -389,7 +389,7 @@ INGEST_RUNS = Table(
         C("flow", "VARCHAR", "flow name"),
         C("started_at", "TIMESTAMP", "start time"),
         C("finished_at", "TIMESTAMP", "end time (NULL while running or if the run died)"),
-        C("status", "VARCHAR", "'running', 'completed', 'completed_with_rejects', 'failed', 'interrupted' (killed; marked by the next run)"),
+        C("status", "VARCHAR", "'running', 'completed', 'completed_with_rejects', 'failed', 'interrupted' (Ctrl-C; or killed, then marked by the next run with finished_at NULL)"),
         C("parameters", "JSON", "run parameters (secrets removed)"),
         C("counts", "JSON", "records/edges new and updated, rejects, per table"),
         C("http_requests", "INTEGER", "HTTP requests made (retries included)"),
