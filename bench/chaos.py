@@ -113,6 +113,18 @@ def run_litmeta(
     )
 
 
+def start_litmeta(args: list[str], env: dict | None = None) -> subprocess.Popen:
+    """Start ``litmeta ARGS`` in the background (output captured as text)."""
+    return subprocess.Popen(
+        litmeta_cmd() + args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+
+
 def network_args(db: str | Path, url: str, seed: int, depth: int, max_nodes: int) -> list[str]:
     return [
         "--db",
@@ -343,14 +355,7 @@ def readers_during_run(
             stop.wait(poll_interval)
 
     with SandboxServer(snapshot_dir) as sb:
-        proc = subprocess.Popen(
-            litmeta_cmd() + network_args(db, sb.base_url, seed, depth, max_nodes),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **env},
-            cwd=REPO,
-        )
+        proc = start_litmeta(network_args(db, sb.base_url, seed, depth, max_nodes), env)
         while not Path(db).exists() and proc.poll() is None:
             time.sleep(0.05)
         poller = threading.Thread(target=poll, daemon=True)
@@ -401,28 +406,14 @@ def two_writers(
     from warehouse.db import lock_path
 
     with SandboxServer(snapshot_dir) as sb:
-        a = subprocess.Popen(
-            litmeta_cmd() + network_args(db, sb.base_url, seed, depth, max_nodes),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **env},
-            cwd=REPO,
-        )
+        a = start_litmeta(network_args(db, sb.base_url, seed, depth, max_nodes), env)
         lock = lock_path(db)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and a.poll() is None:
             if lock.exists() and lock.read_text().strip():
                 break
             time.sleep(0.05)
-        b = subprocess.Popen(
-            litmeta_cmd() + ["--db", str(db)] + second,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-            env={**os.environ, **env, "LITMETA_WRITE_WAIT": "300"},
-        )
+        b = start_litmeta(["--db", str(db)] + second, {**env, "LITMETA_WRITE_WAIT": "300"})
         t0 = time.monotonic()
         c = run_litmeta(["--db", str(db)] + second, {**env, "LITMETA_WRITE_WAIT": "1"})
         c_s = time.monotonic() - t0

@@ -383,14 +383,25 @@ def test_search_terms_with_quotes_and_sql_are_plain_terms(tmp_path, prefect_api)
 
 
 # -- --db paths ------------------------------------------------------------------------------------
-def _as_other_user() -> list[str]:
-    """Command prefix that drops root (root writes anywhere), so an unwritable folder really is unwritable."""
+def _unprivileged_prefix() -> list[str]:
+    """Command prefix that runs litmeta as a user the file permissions apply to.
+
+    Root writes anywhere, so as root the commands run as 'nobody' (setpriv). Skips, saying why, when
+    that is impossible here: no setpriv, or the checkout lies in a folder 'nobody' cannot enter.
+    """
     if os.getuid() != 0:
         return []
     setpriv = shutil.which("setpriv")
     if not setpriv:
-        pytest.skip("running as root without setpriv: cannot make a folder unwritable")
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        pytest.skip("running as root without setpriv: cannot make a folder unwritable to litmeta")
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(prefix + litmeta_cmd() + ["--help"], capture_output=True, text=True, timeout=60,
+                           cwd="/")
+    if probe.returncode != 0:
+        pytest.skip("running as root, and user 'nobody' cannot run this checkout's litmeta "
+                    f"({probe.stderr.strip().splitlines()[-1][:160] if probe.stderr.strip() else 'no output'}): "
+                    "cannot test unwritable paths; run the suite as a normal user or from a world-readable clone")
+    return prefix
 
 
 def _one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
@@ -402,12 +413,38 @@ def _one_line_error(r: subprocess.CompletedProcess, *needles: str) -> str:
     return last
 
 
-def test_db_paths_that_cannot_be_a_warehouse(tmp_path, prefect_api):
-    good = tmp_path / "good.xml"
-    good.write_bytes(document(article(5)))
-    base = Path(
-        tempfile.mkdtemp(prefix="litmeta-dbpaths-")
-    )  # outside pytest's 0700 tmp: other users can enter
+def _cli_in(base: Path, prefix: list[str], env: dict):
+    def run(args: list[str]) -> subprocess.CompletedProcess:
+        return subprocess.run(prefix + litmeta_cmd() + args, capture_output=True, text=True, timeout=120,
+                              env=env, cwd=base)
+
+    return run
+
+
+GOOD_VERBS = (["load", "good.xml"], ["ingest", "39047240"], ["network", "39047240"])
+
+
+def test_db_path_that_is_a_directory_or_in_a_missing_folder(tmp_path, prefect_api):
+    (tmp_path / "good.xml").write_bytes(document(article(5)))
+    env = {**os.environ, **prefect_api}
+    run = _cli_in(tmp_path, [], env)
+    before = tree(tmp_path)
+    cases = [
+        (["--db", str(path)] + verb, needle)
+        for verb in GOOD_VERBS
+        for path, needle in ((tmp_path, "is a directory"), (tmp_path / "missing" / "w.duckdb", "does not exist"))
+    ]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda c: run(c[0]), cases))
+    for (_, needle), r in zip(cases, results, strict=True):
+        _one_line_error(r, needle)
+    assert tree(tmp_path) == before, "nothing was created or changed"
+    assert not (tmp_path / "missing").exists()
+
+
+def test_unwritable_db_paths(prefect_api):
+    prefix = _unprivileged_prefix()
+    base = Path(tempfile.mkdtemp(prefix="litmeta-dbpaths-"))  # outside pytest's 0700 tmp: other users can enter
     try:
         os.chmod(base, 0o755)
         ro = base / "readonly"
@@ -418,40 +455,24 @@ def test_db_paths_that_cannot_be_a_warehouse(tmp_path, prefect_api):
 
         connect(str(existing)).close()
         os.chmod(existing, 0o444)
-        shutil.copy(good, base / "good.xml")
+        (base / "good.xml").write_bytes(document(article(5)))
         os.chmod(base / "good.xml", 0o444)
         home = base / "prefect-home"
         home.mkdir(mode=0o777)
         os.chmod(home, 0o777)
-        env = {**os.environ, **prefect_api, "PREFECT_HOME": str(home), "HOME": str(home)}
-
-        def as_other(args):
-            return subprocess.run(
-                _as_other_user() + litmeta_cmd() + args,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                env=env,
-                cwd=base,
-            )
-
+        run = _cli_in(base, prefix, {**os.environ, **prefect_api, "PREFECT_HOME": str(home), "HOME": str(home)})
         before = tree(base)
         cases = [
             (["--db", str(path)] + verb, needle)
-            for verb in (["load", str(base / "good.xml")], ["ingest", "39047240"], ["network", "39047240"])
-            for path, needle in (
-                (ro / "w.duckdb", f"folder {ro} is not writable"),
-                (existing, "file is not writable"),
-                (base, "is a directory"),
-                (base / "missing" / "w.duckdb", "does not exist"),
-            )
+            for verb in GOOD_VERBS
+            for path, needle in ((ro / "w.duckdb", f"folder {ro} is not writable"), (existing, "file is not writable"))
         ]
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(lambda c: as_other(c[0]), cases))
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = list(pool.map(lambda c: run(c[0]), cases))
         for (_, needle), r in zip(cases, results, strict=True):
             _one_line_error(r, needle)
         assert sorted(p.name for p in ro.iterdir()) == []
-        ok = as_other(["--db", str(existing), "sql", "SELECT count(*) AS n FROM articles", "--format", "csv"])
+        ok = run(["--db", str(existing), "sql", "SELECT count(*) AS n FROM articles", "--format", "csv"])
         assert ok.returncode == 0 and ok.stdout.splitlines() == ["n", "0"], (
             "a read-only warehouse can still be queried"
         )
@@ -462,6 +483,10 @@ def test_db_paths_that_cannot_be_a_warehouse(tmp_path, prefect_api):
                 os.chmod(p, 0o755)
         shutil.rmtree(base, ignore_errors=True)
 
+
+def test_db_files_that_are_not_litmeta_warehouses(tmp_path, prefect_api):
+    good = tmp_path / "good.xml"
+    good.write_bytes(document(article(5)))
     junk = tmp_path / "junk.duckdb"
     junk.write_bytes(b"not a database" * 1000)
     foreign = tmp_path / "foreign.duckdb"
