@@ -146,3 +146,44 @@ def test_serve_registers_deployments_with_schedules(tmp_path, prefect_api):
     got = asyncio.run(read())
     assert got["litmeta-refresh"] == ["15 4 * * *"]
     assert got["litmeta-search-1"] == ["15 4 * * *"]
+
+
+def test_exports_of_the_demo_network(tmp_path, prefect_api, monkeypatch):
+    """Parquet/CSV of every table and of the seed's network, GraphML and PNG, consistent with the warehouse."""
+    import networkx as nx
+    import pyarrow.parquet as pq
+
+    from schemas import ALL_TABLES
+
+    db = tmp_path / "demo.duckdb"
+    assert run_cli(["--db", str(db), "demo"], prefect_api).returncode == 0
+    out = tmp_path / "exports"
+    r = run_cli(["--db", str(db), "export", "--format", "parquet,csv,graphml,png", "--out", str(out),
+                 "--seed", str(SEED)], prefect_api)
+    assert r.returncode == 0, r.stderr
+    members = pq.read_table(out / f"seed_{SEED}_members.parquet")
+    assert sorted(members.column("pmid").to_pylist()) == sorted(
+        p for (p,) in q(db, "SELECT pmid FROM network_members WHERE seed_pmid = ?", [SEED]))
+    assert len(members) == 11
+    similar = pq.read_table(out / f"seed_{SEED}_similar.parquet").to_pylist()
+    assert [s["similar_pmid"] for s in similar if s["pmid"] == SEED] == SIMILAR
+    assert (out / f"seed_{SEED}_citations.csv").read_text().startswith("citing_pmid,cited_pmid,origins")
+    g = nx.read_graphml(out / f"seed_{SEED}.graphml")
+    assert g.number_of_nodes() == 11
+    cites = {(u, v) for u, v, d in g.edges(data=True) if d["kind"] == "cites"}
+    assert {(str(c), str(SEED)) for c in CITING} <= cites
+    assert g.nodes[str(SEED)]["doi"] == "10.1056/NEJMoa2312948"
+    assert (out / f"seed_{SEED}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    whole = tmp_path / "tables"
+    r = run_cli(["--db", str(db), "export", "--format", "parquet", "--out", str(whole)], prefect_api)
+    assert r.returncode == 0, r.stderr
+    for t in ALL_TABLES:
+        assert pq.read_metadata(whole / f"{t.name}.parquet").num_rows == q(db, f"SELECT count(*) FROM {t.name}")[0][0]
+    bad = run_cli(["--db", str(db), "export", "--format", "png", "--out", str(whole), "--seed", "123"], prefect_api)
+    assert bad.returncode == 2 and "not a tracked seed" in bad.stderr and "Traceback" not in bad.stderr
+    from warehouse import export as ex
+
+    monkeypatch.setattr(ex, "PNG_MAX_NODES", 5)
+    with duckdb.connect(str(db), read_only=True) as con, pytest.raises(ex.ExportError, match="give --seed N"):
+        ex.export(con, tmp_path / "too-big", ["png"])

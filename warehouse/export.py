@@ -8,8 +8,14 @@ import duckdb
 
 from schemas import ALL_TABLES
 from schemas.model import quote
+from warehouse.db import WarehouseError
 
 FORMATS = ("parquet", "csv", "graphml", "png")
+PNG_MAX_NODES = 5000  # a spring layout of more nodes takes minutes and draws a hairball
+
+
+class ExportError(WarehouseError):
+    """An export that cannot be written as asked (the message says what to do)."""
 
 # One seed's network: its members (with article metadata) and the edges among them.
 SEED_QUERIES = {
@@ -76,8 +82,12 @@ def _png(g, path: Path, seed: int | None) -> Path:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise RuntimeError("PNG export needs matplotlib: pip install 'litmeta[pictures]'") from None
+        raise ExportError("PNG export needs matplotlib: pip install 'litmeta[pictures]'") from None
     import networkx as nx
+
+    if g.number_of_nodes() > PNG_MAX_NODES:
+        raise ExportError(f"PNG of {g.number_of_nodes():,} articles is not drawable (limit {PNG_MAX_NODES:,}); "
+                          "give --seed N for one network, or export graphml for a graph tool")
 
     fig, ax = plt.subplots(figsize=(10, 8), dpi=120)
     pos = nx.spring_layout(g, seed=1)
