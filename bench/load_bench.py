@@ -326,9 +326,9 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
 
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
-    if repo.resolve() == ROOT:
+    if repo.resolve() == ROOT and (ROOT / ".venv" / "bin" / "litmeta").exists():
         cmd = [str(ROOT / ".venv" / "bin" / "litmeta")]
-    else:
+    else:  # another checkout, or a worktree without its own venv: its code, this interpreter
         cmd = [sys.executable, "-m", "flows.cli"]
     cmd += ["--db", str(db), "load", str(path)]
     log = db.with_name("litmeta_load.log")
