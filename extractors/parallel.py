@@ -7,8 +7,8 @@ hardened parser as in-process parsing (`extractors.pubmed_xml.parse_piece`), whi
 tables. `FileJob.batches` hands the results back in file order, merged into batches of up to
 ``batch_size`` records, exactly as `extractors.pubmed_xml.iter_batches` does in one process.
 
-Memory is bounded: at most ``max_inflight`` bytes of XML are split off and not yet consumed
-(pieces waiting for a worker, and parsed pieces waiting for the loader). Workers ignore SIGINT:
+Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed
+(the XML of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader). Workers ignore SIGINT:
 Ctrl-C reaches the main process, whose `ParsePool.close` cancels what is queued and waits for the
 workers to finish their current piece and exit.
 """
@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from extractors import pubmed_xml
@@ -32,7 +33,7 @@ from extractors.xmlsource import InputError
 from schemas import ParsedBatch, Reject, RowSink
 
 DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
-DEFAULT_INFLIGHT = 192 << 20
+DEFAULT_INFLIGHT = 256 << 20
 
 
 def _worker_init() -> None:
@@ -62,6 +63,14 @@ def worth_a_pool(path: str | Path, min_bytes: int = 24 << 20) -> bool:
     except OSError:
         return False
     return size * (5 if gz else 1) >= min_bytes
+
+
+@dataclass
+class _Charge:
+    """Bytes a piece counts against the in-flight limit: its XML until parsed, then its Arrow tables."""
+
+    size: int
+    released: bool = False
 
 
 @dataclass
@@ -224,13 +233,16 @@ class ParsePool:
                         self._cond.wait(0.5)
                     self._inflight += size
                 assert self._executor is not None
+                charge = _Charge(size)
                 try:
                     fut: Future = self._executor.submit(pubmed_xml.parse_piece, piece, splitter.head, job.name,
                                                         job.source_sha256, job.batch_size)
                 except RuntimeError:  # shut down meanwhile
-                    self._release(size)
+                    self._release(charge)
                     return
-                job.items.put(("future", fut, size, b""))
+                del piece
+                fut.add_done_callback(partial(self._parsed, charge))
+                job.items.put(("future", fut, charge, b""))
         finally:
             pieces.close()
 
@@ -246,9 +258,22 @@ class ParsePool:
                 raise item[1]
             return item
 
-    def _release(self, size: int) -> None:
+    def _parsed(self, charge: _Charge, fut: Future) -> None:
+        """A piece was parsed: its XML is gone, its Arrow tables wait for the loader (usually fewer bytes)."""
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        size = sum(t.nbytes for r in fut.result().batches for t in r.tables.values())
         with self._cond:
-            self._inflight -= size
+            if not charge.released:
+                self._inflight += size - charge.size
+                charge.size = size
+                self._cond.notify_all()
+
+    def _release(self, charge: _Charge) -> None:
+        with self._cond:
+            if not charge.released:
+                charge.released = True
+                self._inflight -= charge.size
             self._cond.notify_all()
 
     def _wake(self) -> None:

@@ -41,6 +41,15 @@ class RecordError(ValueError):
     """A record that cannot be loaded; the message says why."""
 
 
+def _norm(t: str) -> str:
+    """``" ".join(t.split())``, skipping the work for text that is already normal (most text)."""
+    # in parsed XML text the only ASCII whitespace is space, \t, \n and \r (other controls are not XML)
+    if t.isascii() and "\n" not in t and "  " not in t and "\t" not in t and "\r" not in t and t[0] != " " \
+            and t[-1] != " ":
+        return t
+    return " ".join(_WS(t))
+
+
 def _flat(elem: etree._Element | None) -> str | None:
     """Text of an element with inline markup flattened and whitespace normalised."""
     if elem is None:
@@ -49,7 +58,7 @@ def _flat(elem: etree._Element | None) -> str | None:
         t = elem.text
         if not t:
             return None
-        t = " ".join(_WS(t))
+        t = _norm(t)
         return t or None
     t = " ".join(_WS("".join(elem.itertext())))
     return t or None

@@ -201,7 +201,8 @@ def iter_piece_elements(
     are yielded and the missing end is not reported (the caller reports the break).
     Every element sees its full tail text, wherever the piece was cut.
     """
-    parser = etree.XMLPullParser(events=("end",), tag=tuple(tags), **parser_options())
+    tags = tuple(tags)
+    parser = etree.XMLPullParser(events=("end",), tag=tags, **parser_options())
     error: etree.XMLSyntaxError | None = None
     try:
         parser.feed(data)
