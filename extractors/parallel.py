@@ -7,10 +7,10 @@ hardened parser as in-process parsing (`extractors.pubmed_xml.parse_piece`), whi
 tables. `FileJob.batches` hands the results back in file order, merged into batches of up to
 ``batch_size`` records, exactly as `extractors.pubmed_xml.iter_batches` does in one process.
 
-Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed
-(the XML of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader). Workers ignore SIGINT:
-Ctrl-C reaches the main process, whose `ParsePool.close` cancels what is queued and waits for the
-workers to finish their current piece and exit.
+Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed (the XML
+of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader).
+Workers ignore SIGINT, and exit when their parent dies: Ctrl-C reaches the main process, whose
+`ParsePool.close` cancels what is queued and waits for the workers to finish their current piece.
 """
 
 from __future__ import annotations

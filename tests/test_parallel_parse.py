@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import time
 from pathlib import Path
@@ -144,15 +145,19 @@ def test_small_files_are_parsed_in_process(tmp_path):
 def test_closing_the_pool_early_stops_its_workers(tmp_path):
     path = tmp_path / "many.xml"
     path.write_bytes(document(*(article(10000 + i) for i in range(2000))))
-    me = psutil.Process()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         with ParsePool(2, piece_bytes=PIECE, max_inflight=4 * PIECE) as pool:
-            workers = me.children()
+            batches = pool.submit(path, source_name="many", batch_size=50).batches()
+            first = next(batches)
+            assert first.n_records == 50
+            # forked by this process, or (when it already runs threads) by multiprocessing's fork server
+            workers = [psutil.Process(p.pid) for p in pool._executor._processes.values()]
             assert len(workers) == 2
-            for _batch in pool.submit(path, source_name="many", batch_size=50).batches():
+            for _batch in batches:
                 raise KeyboardInterrupt  # as Ctrl-C in the loader would
     assert time.monotonic() - started < 15
     for w in workers:
-        w.wait(timeout=5)
-    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in me.children())
+        with contextlib.suppress(psutil.NoSuchProcess):
+            w.wait(timeout=5)
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
