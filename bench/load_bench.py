@@ -326,9 +326,9 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
 
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
-    if repo.resolve() == ROOT:
+    if repo.resolve() == ROOT and (ROOT / ".venv" / "bin" / "litmeta").exists():
         cmd = [str(ROOT / ".venv" / "bin" / "litmeta")]
-    else:
+    else:  # another checkout, or a worktree without its own venv: its code, this interpreter
         cmd = [sys.executable, "-m", "flows.cli"]
     cmd += ["--db", str(db), "load", str(path)]
     log = db.with_name("litmeta_load.log")
@@ -376,7 +376,10 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
     return {"records": counts.get("articles"), "seconds": seconds, "cpu_seconds": cpu_seconds,
             "exit_code": proc.returncode, "command": " ".join(cmd),
             "peak_rss_litmeta": own_hwm, "peak_rss_tree_sum": tree_peak,
-            "peak_rss_parse_child": max((h for pid, h in child_hwm.items() if "_parse_child_main" in child_cmd[pid]), default=0),
+            # parser processes: a parse child, or the worker processes of a parse pool (forked copies of
+            # litmeta, same command line); pool workers run at once, so their peaks are added up
+            "peak_rss_parse_child": sum(h for pid, h in child_hwm.items() if "uvicorn" not in child_cmd[pid]
+                                        and ("_parse_child_main" in child_cmd[pid] or child_cmd[pid] == " ".join(cmd))),
             "peak_rss_prefect_server": max((h for pid, h in child_hwm.items() if "uvicorn" in child_cmd[pid]), default=0),
             "children": [{"cmd": child_cmd[pid][:160], "peak_rss": h} for pid, h in child_hwm.items()],
             "counts": counts, "output_tail": tail}

@@ -19,11 +19,13 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from lxml import etree
 
-from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements
-from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink
+from extractors.record_split import CLOSE, Piece, RecordSplitter
+from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, iter_piece_elements
+from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
 
 TABLE_NAMES = [t.name for t in PUBMED_RECORD_TABLES] + ["reference_entries", "citation_edges"]
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
@@ -39,6 +41,15 @@ class RecordError(ValueError):
     """A record that cannot be loaded; the message says why."""
 
 
+def _norm(t: str) -> str:
+    """``" ".join(t.split())``, skipping the work for text that is already normal (most text)."""
+    # in parsed XML text the only ASCII whitespace is space, \t, \n and \r (other controls are not XML)
+    if t.isascii() and "\n" not in t and "  " not in t and "\t" not in t and "\r" not in t and t[0] != " " \
+            and t[-1] != " ":
+        return t
+    return " ".join(_WS(t))
+
+
 def _flat(elem: etree._Element | None) -> str | None:
     """Text of an element with inline markup flattened and whitespace normalised."""
     if elem is None:
@@ -47,7 +58,7 @@ def _flat(elem: etree._Element | None) -> str | None:
         t = elem.text
         if not t:
             return None
-        t = " ".join(_WS(t))
+        t = _norm(t)
         return t or None
     t = " ".join(_WS("".join(elem.itertext())))
     return t or None
@@ -190,6 +201,7 @@ class PubmedParser:
         self.source = source_name
         self.source_sha256 = source_sha256
         self.n = 0
+        self.broken = False  # the input broke (a Reject says where); nothing after it was read
 
     # -- top level ---------------------------------------------------------------------------
     def article(self, elem: etree._Element, sink: RowSink) -> int:
@@ -669,16 +681,14 @@ def _not_nested(elem: etree._Element) -> bool:
     return parent is None or parent.tag not in ("PubmedArticle",)
 
 
-def iter_batches(source: Source, *, source_name: str | None = None, batch_size: int = 5000,
-                 source_sha256: str | None = None) -> Iterator[ParsedBatch]:
-    """Stream ``source`` (path, bytes or binary file) as `ParsedBatch` objects of ``batch_size`` records.
+def _batches(elements: Iterator[etree._Element], name: str, parser: PubmedParser,
+             batch_size: int) -> Iterator[ParsedBatch]:
+    """Group the records of ``elements`` into batches; a broken input ends them with a `Reject`.
 
     A batch never holds the same PMID twice (a repeat starts a new batch, so later records win in
     document order). DeleteCitation PMIDs close the batch they appear in, keeping file order.
+    The last batch is yielded even when empty.
     """
-    name = describe(source, source_name)
-    stream = Stream(name)
-    parser = PubmedParser(name, source_sha256)
 
     def new() -> tuple[RowSink, list[Reject], list[int], set[int]]:
         return RowSink(TABLE_NAMES), [], [], set()
@@ -689,7 +699,7 @@ def iter_batches(source: Source, *, source_name: str | None = None, batch_size: 
         return ParsedBatch("pubmed", name, sink.to_arrow(), rejects, deleted, len(pmids))
 
     try:
-        for elem in iter_elements(source, RECORD_TAGS, stream, accept=_not_nested):
+        for elem in elements:
             if elem.tag == "DeleteCitation":
                 for p in elem.iter("PMID"):
                     v = _int(p.text)
@@ -715,8 +725,111 @@ def iter_batches(source: Source, *, source_name: str | None = None, batch_size: 
                 yield emit()
                 sink, rejects, deleted, pmids = new()
     except InputError as exc:
+        parser.broken = True
         rejects.append(Reject(name, exc.where, f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason, ""))
     yield emit()
+
+
+@dataclass
+class PieceResult:
+    """What parsing one `Piece` gave: its batches, how many records it held, whether the input broke in it."""
+
+    batches: list[ParsedBatch]
+    n_records: int
+    broken: bool
+
+
+def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None = None,
+                batch_size: int = 5000) -> PieceResult:
+    """Parse one piece of a split input (`extractors.record_split`); "record N" keys count from the piece.
+
+    Runs in worker processes: everything in and out pickles.
+    """
+    parser = PubmedParser(name, source_sha256)
+    if piece.stream is not None:
+        elements = iter_elements(piece.stream, RECORD_TAGS, Stream(name), accept=_not_nested,
+                                 line_offset=piece.first_line - 1 - head.count(b"\n"),
+                                 byte_offset=piece.byte_offset - len(head))
+    else:
+        data = head + piece.body if piece.final else b"".join((head, piece.body, CLOSE))
+        elements = iter_piece_elements(data, RECORD_TAGS, name, accept=_not_nested,
+                                       complete=piece.error is None,
+                                       line_offset=piece.first_line - 1 - head.count(b"\n"))
+        if piece.error is not None:
+            elements = _then_raise(elements, piece.error)
+    batches = [b for b in _batches(elements, name, parser, batch_size) if b.n_records or b.rejects or b.deleted_pmids]
+    return PieceResult(batches, parser.n, parser.broken)
+
+
+def _then_raise(elements: Iterator[etree._Element], error: InputError) -> Iterator[etree._Element]:
+    yield from elements
+    raise error
+
+
+def renumber(batch: ParsedBatch, base: int) -> ParsedBatch:
+    """Shift the "record N" reject keys of a piece's batch by the records of the pieces before it."""
+    if base and batch.rejects:
+        batch.rejects = [replace(r, record_key=f"record {int(m.group(1)) + base}")
+                         if (m := _RECORD_KEY.fullmatch(r.record_key)) else r for r in batch.rejects]
+    return batch
+
+
+_RECORD_KEY = re.compile(r"record (\d+)")
+
+
+def iter_pieces(source: Source, name: str, *, target: int = 2 << 20) -> tuple[RecordSplitter, Iterator[Piece]]:
+    """The splitter of ``source`` and its pieces (see `extractors.record_split`)."""
+    splitter = RecordSplitter(source, name, target=target)
+    return splitter, iter(splitter)
+
+
+def iter_batches(source: Source, *, source_name: str | None = None, batch_size: int = 5000,
+                 source_sha256: str | None = None) -> Iterator[ParsedBatch]:
+    """Stream ``source`` (path, bytes or binary file) as `ParsedBatch` objects of up to ``batch_size`` records.
+
+    The input is cut into pieces of whole records (`extractors.record_split`), parsed one after the
+    other in this process (`extractors.parallel` parses them in worker processes instead); the
+    batches of the pieces are merged up to ``batch_size`` records, keeping the batch rules of
+    `_batches`. A broken input ends with a `Reject` naming the input and where it broke.
+    """
+    name = describe(source, source_name)
+    splitter = RecordSplitter(source, name)
+
+    def results() -> Iterator[PieceResult]:
+        try:
+            for piece in splitter:
+                result = parse_piece(piece, splitter.head, name, source_sha256, batch_size)
+                yield result
+                if result.broken:
+                    return
+        except InputError as exc:  # the input could not be opened
+            yield PieceResult([ParsedBatch("pubmed", name, RowSink(TABLE_NAMES).to_arrow(), [Reject(
+                name, exc.where, f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason, "")])], 0, True)
+
+    yield from ordered_batches(results(), name, batch_size)
+
+
+def ordered_batches(results: Iterable[PieceResult], name: str, batch_size: int) -> Iterator[ParsedBatch]:
+    """The batches of consecutive piece results, "record N" keys renumbered, merged up to ``batch_size`` records.
+
+    Stops after the piece in which the input broke. Always yields at least one (possibly empty) batch.
+    """
+    out = 0
+    for batch in merge_batches(_renumbered(results), batch_size):
+        out += 1
+        yield batch
+    if not out:
+        yield ParsedBatch("pubmed", name, RowSink(TABLE_NAMES).to_arrow())
+
+
+def _renumbered(results: Iterable[PieceResult]) -> Iterator[ParsedBatch]:
+    base = 0
+    for result in results:
+        for batch in result.batches:
+            yield renumber(batch, base)
+        base += result.n_records
+        if result.broken:
+            return
 
 
 def parse_file(source: Source, **kw) -> Iterator[ParsedBatch]:

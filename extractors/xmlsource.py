@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ class InputError(Exception):
         self.source, self.where, self.reason, self.hint = source, where, reason, hint
         msg = f"{source}: {where}: {reason}"
         super().__init__(msg + (f" ({hint})" if hint else ""))
+
+    def __reduce__(self) -> tuple:  # pickles (it crosses process boundaries with parsed pieces)
+        return (type(self), (self.source, self.where, self.reason, self.hint))
 
 
 def parser_options() -> dict:
@@ -112,12 +116,17 @@ def iter_elements(
     tags: Iterable[str],
     stream: Stream,
     accept: Callable[[etree._Element], bool] | None = None,
+    *,
+    line_offset: int = 0,
+    byte_offset: int = 0,
 ) -> Iterator[etree._Element]:
     """Yield each complete element whose tag is in ``tags`` (and that ``accept`` takes), then free it.
 
     Elements are yielded at their end event; after the caller resumes, the element is cleared and
     its already-processed preceding siblings are dropped, so memory stays flat on any file size.
     Raises `InputError` on a broken input, after yielding every record before the break.
+    ``line_offset`` / ``byte_offset`` are added to the line and byte positions in messages, for a
+    source that is the rest of a larger input (see `extractors.record_split`).
     """
     name = stream.name
     try:
@@ -138,26 +147,80 @@ def iter_elements(
                 while elem.getprevious() is not None:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
-        line = f"line {exc.lineno}" if getattr(exc, "lineno", None) else "XML"
-        msg = str(exc.msg if hasattr(exc, "msg") else exc)
-        low = msg.lower()
-        hint = "the file is truncated or not well-formed XML; fetch or download it again"
-        if "encoding" in low or "utf-8" in low or "bytes" in low:
-            hint = "the file is not valid UTF-8; re-download it or fix its encoding"
-        if "xml_parse_huge" in low or "resource limit" in low or "excessive depth" in low or "amplification" in low:
-            hint = ("refused as hostile or corrupt input: text nodes over 10 MB, nesting deeper than 256 levels and "
-                    "entity expansion are not accepted; nothing after this point was read")
-        raise InputError(name, line, msg, hint) from exc
+        raise syntax_error(name, exc, line_offset) from exc
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputError(
-            name, f"after {reader.nbytes} uncompressed bytes", f"gzip stream broken: {exc}",
-            "the .gz file is truncated or corrupt; download it again",
-        ) from exc
+        raise gzip_error(name, byte_offset + reader.nbytes, exc) from exc
     except OSError as exc:
         raise InputError(name, "read", exc.strerror or str(exc), "check the file") from exc
     finally:
         if isinstance(source, (str, Path)):
             fh.close()
+
+
+_LINE_IN_MSG = re.compile(r"\bline (\d+)")
+
+
+def syntax_error(name: str, exc: etree.XMLSyntaxError, line_offset: int = 0) -> InputError:
+    """The `InputError` for an XML syntax error; line numbers shifted by ``line_offset``."""
+    lineno = getattr(exc, "lineno", None)
+    line = f"line {lineno + line_offset}" if lineno else "XML"
+    msg = str(exc.msg if hasattr(exc, "msg") else exc)
+    if line_offset:
+        msg = _LINE_IN_MSG.sub(lambda m: f"line {int(m.group(1)) + line_offset}", msg)
+    low = msg.lower()
+    hint = "the file is truncated or not well-formed XML; fetch or download it again"
+    if "encoding" in low or "utf-8" in low or "bytes" in low:
+        hint = "the file is not valid UTF-8; re-download it or fix its encoding"
+    if "xml_parse_huge" in low or "resource limit" in low or "excessive depth" in low or "amplification" in low:
+        hint = ("refused as hostile or corrupt input: text nodes over 10 MB, nesting deeper than 256 levels and "
+                "entity expansion are not accepted; nothing after this point was read")
+    return InputError(name, line, msg, hint)
+
+
+def gzip_error(name: str, nbytes: int, exc: BaseException) -> InputError:
+    """The `InputError` for a gzip stream that breaks after ``nbytes`` uncompressed bytes."""
+    return InputError(
+        name, f"after {nbytes} uncompressed bytes", f"gzip stream broken: {exc}",
+        "the .gz file is truncated or corrupt; download it again",
+    )
+
+
+def iter_piece_elements(
+    data: bytes,
+    tags: Iterable[str],
+    name: str,
+    accept: Callable[[etree._Element], bool] | None = None,
+    *,
+    complete: bool = True,
+    line_offset: int = 0,
+) -> Iterator[etree._Element]:
+    """Like `iter_elements`, for a piece of a document held in memory (parsed in one go, same parser options).
+
+    ``data`` is a well-formed document when the input is (prolog and root start tag, whole records,
+    closing tag). ``complete=False``: the input broke after ``data``; the elements completed in it
+    are yielded and the missing end is not reported (the caller reports the break).
+    Every element sees its full tail text, wherever the piece was cut.
+    """
+    tags = tuple(tags)
+    parser = etree.XMLPullParser(events=("end",), tag=tags, **parser_options())
+    error: etree.XMLSyntaxError | None = None
+    try:
+        parser.feed(data)
+        if complete:
+            parser.close()
+    except etree.XMLSyntaxError as exc:
+        error = exc  # the events before the error are still delivered below
+    for _event, elem in parser.read_events():
+        if accept is not None and not accept(elem):
+            continue
+        yield elem
+        elem.clear(keep_tail=False)
+        parent = elem.getparent()
+        if parent is not None:
+            while elem.getprevious() is not None:
+                del parent[0]
+    if error is not None:
+        raise syntax_error(name, error, line_offset) from error
 
 
 def text_of(elem: etree._Element | None) -> str | None:

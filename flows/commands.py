@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.pipeline import UsageError
+from flows.pipeline import UsageError, prefetch
 from warehouse.db import (
     WarehouseBusy,
     WarehouseError,
@@ -90,15 +90,18 @@ def cmd_load(args: argparse.Namespace) -> int:
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
     check_writable(check_path(args.db))
-    from flows.load_files import load_files  # imports Prefect: after the checks, so bad input fails fast
+    # large PubMed files start parsing in worker processes now, while Prefect is imported and its
+    # temporary server starts (several seconds); the flow's tasks then load what they parsed
+    with prefetch(list(args.files)):
+        from flows.load_files import load_files  # imports Prefect: after the checks, so bad input fails fast
 
-    with _writing(args.db, "load") as db:
-        summary = load_files([str(f) for f in args.files], db,
-                             show_progress=sys.stderr.isatty() or sys.stdout.isatty())
-        _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
-        if summary.get("rejects"):
-            _print_rejects(db, summary["run_id"])
-        return _exit_code(summary)
+        with _writing(args.db, "load") as db:
+            summary = load_files([str(f) for f in args.files], db,
+                                 show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+    _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
+    if summary.get("rejects"):
+        _print_rejects(db, summary["run_id"])
+    return _exit_code(summary)
 
 
 # -- sql -----------------------------------------------------------------------------------

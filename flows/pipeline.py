@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from extractors import pmc_xml, pubmed_xml
+from extractors.parallel import FileJob, ParsePool, worth_a_pool
 from schemas import ParsedBatch, Reject
 from warehouse.db import crash_point, session
 from warehouse.load import BatchLoader, LoadStats, record_rejects, utcnow
@@ -49,8 +52,42 @@ def detect_kind(path: Path) -> str:
 
 
 def parse_file(path: Path, kind: str, sha256: str) -> Iterator[ParsedBatch]:
+    """The batches of one file: in this process, or in worker processes for a large PubMed file."""
+    if kind == "pubmed" and worth_a_pool(path):
+        return _parse_in_pool(path, sha256)
     module = pubmed_xml if kind == "pubmed" else pmc_xml
     return module.iter_batches(path, source_name=str(path), source_sha256=sha256)
+
+
+def _parse_in_pool(path: Path, sha256: str) -> Iterator[ParsedBatch]:
+    with ParsePool() as pool:
+        yield from pool.submit(path, source_name=str(path), source_sha256=sha256).batches()
+
+
+# Files whose parsing a command started early (`prefetch`), so that it runs while Prefect starts.
+_PREFETCHED: dict[str, FileJob] = {}
+
+
+@contextmanager
+def prefetch(paths: list[Path]) -> Iterator[None]:
+    """Start parsing the large PubMed files among ``paths`` in worker processes now; `load_file` picks them up.
+
+    Call it before anything starts threads (the workers are forked). Leaving the block stops the
+    workers and forgets what was not loaded.
+    """
+    big = [p for p in paths if p.is_file() and worth_a_pool(p) and detect_kind(p) == "pubmed"]
+    if not big:
+        yield
+        return
+    pool = ParsePool().start()
+    try:
+        for p in big:
+            _PREFETCHED[str(p)] = pool.submit(p, source_name=str(p), source_sha256=partial(file_sha256, p))
+        yield
+    finally:
+        for p in big:
+            _PREFETCHED.pop(str(p), None)
+        pool.close()
 
 
 @dataclass
@@ -97,10 +134,13 @@ def load_file(db: str, run_id: str, path: Path,
               on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None) -> LoadStats:
     """Parse and load one local file (PubMed or PMC, .xml or .xml.gz)."""
     kind = detect_kind(path)
-    sha = file_sha256(path)
+    job = _PREFETCHED.pop(str(path), None)
+    sha = job.sha256() if job is not None else None
+    sha = sha or file_sha256(path)
     with session(db) as con:
         store_raw_document(con, kind=f"file_{kind}", request=str(path.resolve()), body=None, run_id=run_id, sha256=sha)
-    return load_batches(db, run_id, parse_file(path, kind, sha), on_batch)
+    batches = job.batches() if job is not None else parse_file(path, kind, sha)
+    return load_batches(db, run_id, batches, on_batch)
 
 
 def reject_input(db: str, run_id: str, source: str, reason: str) -> None:

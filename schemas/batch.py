@@ -7,7 +7,7 @@ schema from `schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCit
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -69,3 +69,48 @@ class ParsedBatch:
     def rows(self, table: str) -> int:
         t = self.tables.get(table)
         return 0 if t is None else t.num_rows
+
+
+_RECORD_KEY = {"pubmed": ("articles", "pmid"), "pmc": ("pmc_articles", "pmcid")}
+
+
+def _keys(batch: ParsedBatch) -> set:
+    table, column = _RECORD_KEY[batch.kind]
+    t = batch.tables.get(table)
+    return set() if t is None else set(t.column(column).to_pylist())
+
+
+def concat_batches(batches: list[ParsedBatch]) -> ParsedBatch:
+    """One batch holding the records, rejects and deletions of ``batches``, in order (same kind and source)."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0]
+    tables = {name: pa.concat_tables([b.tables[name] for b in batches]) for name in first.tables}
+    return ParsedBatch(first.kind, first.source, tables,
+                       [r for b in batches for r in b.rejects],
+                       [p for b in batches for p in b.deleted_pmids],
+                       sum(b.n_records for b in batches))
+
+
+def merge_batches(batches: Iterable[ParsedBatch], batch_size: int) -> Iterator[ParsedBatch]:
+    """Merge consecutive small batches into batches of up to ``batch_size`` records.
+
+    Keeps the batch rules of the parsers: a merged batch never holds the same record key twice, and a
+    batch with deletions ends the merged batch it joins (deletions apply after its records).
+    """
+    acc: list[ParsedBatch] = []
+    keys: set = set()
+    n = 0
+    for batch in batches:
+        bkeys = _keys(batch)
+        if acc and (n + batch.n_records > batch_size or not keys.isdisjoint(bkeys)):
+            yield concat_batches(acc)
+            acc, keys, n = [], set(), 0
+        acc.append(batch)
+        keys |= bkeys
+        n += batch.n_records
+        if batch.deleted_pmids:
+            yield concat_batches(acc)
+            acc, keys, n = [], set(), 0
+    if acc:
+        yield concat_batches(acc)

@@ -1,0 +1,281 @@
+"""Parsing large PubMed XML files in worker processes, in file order, while the caller loads.
+
+A `ParsePool` owns a `concurrent.futures.ProcessPoolExecutor` and one splitter thread. Files given
+to `ParsePool.submit` are cut into pieces of whole records (`extractors.record_split`, run in the
+splitter thread: gunzip and ``bytes.find``); each piece is parsed in a worker process by the same
+hardened parser as in-process parsing (`extractors.pubmed_xml.parse_piece`), which returns Arrow
+tables. `FileJob.batches` hands the results back in file order, merged into batches of up to
+``batch_size`` records, exactly as `extractors.pubmed_xml.iter_batches` does in one process.
+
+Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed (the XML
+of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader).
+Workers ignore SIGINT, and exit when their parent dies: Ctrl-C reaches the main process, whose
+`ParsePool.close` cancels what is queued and waits for the workers to finish their current piece.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from extractors import pubmed_xml
+from extractors.record_split import RecordSplitter
+from extractors.xmlsource import InputError
+from schemas import ParsedBatch, Reject, RowSink
+
+DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
+DEFAULT_INFLIGHT = 256 << 20
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent died (killed outright) exits instead of waiting forever for work."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _noop() -> int:
+    return os.getpid()
+
+
+def worth_a_pool(path: str | Path, min_bytes: int = 24 << 20) -> bool:
+    """Whether ``path`` is big enough for worker processes to pay off (uncompressed size, estimated for .gz)."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as fh:
+            gz = fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
+    return size * (5 if gz else 1) >= min_bytes
+
+
+@dataclass
+class _Charge:
+    """Bytes a piece counts against the in-flight limit: its XML until parsed, then its Arrow tables."""
+
+    size: int
+    released: bool = False
+
+
+@dataclass
+class FileJob:
+    """One file's pieces in flight; iterate `batches` once, in the order files were submitted."""
+
+    path: Path
+    name: str
+    source_sha256: str | Callable[[], str] | None
+    batch_size: int
+    pool: ParsePool
+    items: queue.Queue = field(default_factory=queue.Queue)
+    stop: threading.Event = field(default_factory=threading.Event)
+    sha_ready: threading.Event = field(default_factory=threading.Event)
+
+    def sha256(self) -> str | None:
+        """The file's sha256 (computed in the splitter thread when a function was given for it)."""
+        self.sha_ready.wait()
+        return None if callable(self.source_sha256) else self.source_sha256
+
+    def batches(self) -> Iterator[ParsedBatch]:
+        """The file's batches in file order (see `extractors.pubmed_xml.iter_batches`)."""
+        return pubmed_xml.ordered_batches(self._results(), self.name, self.batch_size)
+
+    def _results(self) -> Iterator[pubmed_xml.PieceResult]:
+        ended = False
+        try:
+            while True:
+                kind, payload, size, head = self.pool._take(self)
+                if kind == "end":
+                    ended = True
+                    return
+                if kind == "error":
+                    yield pubmed_xml.PieceResult([_reject_batch(self.name, payload)], 0, True)
+                    return
+                if kind == "stream":  # parsed here: the rest of the input is a stream
+                    result = pubmed_xml.parse_piece(payload, head, self.name, self.source_sha256, self.batch_size)
+                else:
+                    result = payload.result()
+                    self.pool._release(size)
+                yield result
+                if result.broken:
+                    return
+        finally:
+            if not ended:
+                self._drain()
+
+    def _drain(self) -> None:
+        """Stop splitting this file and drop what is still queued for it (after a break, or when closed)."""
+        self.stop.set()
+        self.pool._wake()
+        while True:
+            kind, payload, size, _head = self.pool._take(self)
+            if kind == "end":
+                return
+            if kind == "future":
+                payload.cancel()
+                self.pool._release(size)
+            elif kind == "stream" and payload.stream is not None:
+                payload.stream.close()
+
+
+def _reject_batch(name: str, exc: InputError) -> ParsedBatch:
+    reason = f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason
+    return ParsedBatch("pubmed", name, RowSink(pubmed_xml.TABLE_NAMES).to_arrow(), [Reject(name, exc.where, reason, "")])
+
+
+class ParsePool:
+    """Worker processes parsing submitted PubMed files piece by piece; use as a context manager."""
+
+    def __init__(self, workers: int | None = None, *, max_inflight: int = DEFAULT_INFLIGHT,
+                 piece_bytes: int = DEFAULT_PIECE) -> None:
+        self.workers = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+        self.max_inflight = max_inflight
+        self.piece_bytes = piece_bytes
+        self._executor: ProcessPoolExecutor | None = None
+        self._jobs: queue.Queue = queue.Queue()
+        self._cond = threading.Condition()
+        self._inflight = 0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> ParsePool:
+        """Start the workers now (forked while this process has one thread, else from a fork server)."""
+        methods = multiprocessing.get_all_start_methods()
+        method = "fork" if "fork" in methods and threading.active_count() == 1 else (
+            "forkserver" if "forkserver" in methods else "spawn")
+        self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
+                                             initializer=_worker_init)
+        self._executor.submit(_noop)  # launches every worker before any other thread of ours exists
+        self._thread = threading.Thread(target=self._split_loop, name="litmeta-split", daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> ParsePool:
+        return self if self._executor is not None else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel what is queued, let the workers finish their current piece, and stop them."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._jobs.put(None)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # -- work -----------------------------------------------------------------------------------
+    def submit(self, path: str | Path, *, source_name: str | None = None,
+               source_sha256: str | Callable[[], str] | None = None, batch_size: int = 5000) -> FileJob:
+        """Queue a file for splitting and parsing; its batches come from the returned job.
+
+        ``source_sha256`` may be a function computing it: it then runs in the splitter thread.
+        """
+        if self._executor is None:
+            self.start()
+        job = FileJob(Path(path), source_name or str(path), source_sha256, batch_size, self)
+        self._jobs.put(job)
+        return job
+
+    def _split_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            try:
+                self._split(job)
+            except InputError as exc:
+                job.items.put(("error", exc, 0, b""))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+                job.items.put(("raise", exc, 0, b""))
+            finally:
+                job.items.put(("end", None, 0, b""))
+
+    def _split(self, job: FileJob) -> None:
+        try:
+            if callable(job.source_sha256):
+                job.source_sha256 = job.source_sha256()
+        finally:
+            job.sha_ready.set()
+        splitter = RecordSplitter(job.path, job.name, target=self.piece_bytes)
+        pieces = iter(splitter)
+        try:
+            for piece in pieces:
+                if job.stop.is_set() or self._closed:
+                    return
+                if piece.stream is not None:
+                    job.items.put(("stream", piece, 0, splitter.head))
+                    return
+                size = len(piece.body)
+                with self._cond:
+                    while self._inflight > 0 and self._inflight + size > self.max_inflight:
+                        if job.stop.is_set() or self._closed:
+                            return
+                        self._cond.wait(0.5)
+                    self._inflight += size
+                assert self._executor is not None
+                charge = _Charge(size)
+                try:
+                    fut: Future = self._executor.submit(pubmed_xml.parse_piece, piece, splitter.head, job.name,
+                                                        job.source_sha256, job.batch_size)
+                except RuntimeError:  # shut down meanwhile
+                    self._release(charge)
+                    return
+                del piece
+                fut.add_done_callback(partial(self._parsed, charge))
+                job.items.put(("future", fut, charge, b""))
+        finally:
+            pieces.close()
+
+    def _take(self, job: FileJob) -> tuple:
+        while True:
+            try:
+                item = job.items.get(timeout=0.5)
+            except queue.Empty:
+                if self._closed and (self._thread is None or not self._thread.is_alive()):
+                    return ("end", None, 0, b"")
+                continue
+            if item[0] == "raise":
+                raise item[1]
+            return item
+
+    def _parsed(self, charge: _Charge, fut: Future) -> None:
+        """A piece was parsed: its XML is gone, its Arrow tables wait for the loader (usually fewer bytes)."""
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        size = sum(t.nbytes for r in fut.result().batches for t in r.tables.values())
+        with self._cond:
+            if not charge.released:
+                self._inflight += size - charge.size
+                charge.size = size
+                self._cond.notify_all()
+
+    def _release(self, charge: _Charge) -> None:
+        with self._cond:
+            if not charge.released:
+                charge.released = True
+                self._inflight -= charge.size
+            self._cond.notify_all()
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()

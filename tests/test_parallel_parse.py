@@ -1,0 +1,163 @@
+"""Parsing in pieces and in worker processes (extractors.record_split, extractors.parallel) loads what one process loads."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from extractors import pubmed_xml
+from extractors.parallel import ParsePool, worth_a_pool
+from extractors.record_split import RecordSplitter
+from extractors.xmlsource import InputError, Stream, iter_elements
+from tests.pubmed_fixtures import HEAD, TAIL, article, document
+from warehouse.checks import content_hashes
+from warehouse.db import connect
+from warehouse.load import BatchLoader
+
+PIECE = 16 << 10  # small pieces: a few hundred articles make many of them
+
+
+def mixed_document(n: int = 400) -> bytes:
+    """n articles, one of them twice (a later revision), a DeleteCitation in the middle, one bad PMID."""
+    arts = [article(5000 + i, refs=(5000 + (i * 7) % n,), grants=i % 3) for i in range(n)]
+    arts[150] = article("15x")  # not a PMID: rejected, the rest loads
+    arts.insert(300, article(5010, revised="2025-01-01", title="Revised."))
+    middle = '<DeleteCitation><PMID Version="1">5020</PMID><PMID Version="1">5021</PMID></DeleteCitation>\n'
+    return (HEAD + "".join(arts[:200]) + middle + "".join(arts[200:]) + TAIL).encode()
+
+
+def load_inprocess(data: bytes, name: str) -> tuple:
+    con = connect(":memory:")
+    loader = BatchLoader(con, "r")
+    for batch in pubmed_xml.iter_batches(data, source_name=name):
+        loader.load(batch)
+    return con, loader.stats
+
+
+def load_pool(path: Path, name: str, workers: int = 2, batch_size: int = 5000) -> tuple:
+    con = connect(":memory:")
+    loader = BatchLoader(con, "r")
+    with ParsePool(workers, piece_bytes=PIECE) as pool:
+        for batch in pool.submit(path, source_name=name, batch_size=batch_size).batches():
+            loader.load(batch)
+    return con, loader.stats
+
+
+def rejects(con) -> list[tuple]:
+    return con.execute("SELECT source, record_key, reason FROM rejects ORDER BY ALL").fetchall()
+
+
+def test_pieces_cover_the_input_and_keep_line_numbers():
+    data = mixed_document(300)
+    splitter = RecordSplitter(data, "mem", target=PIECE)
+    pieces = list(splitter)
+    assert len(pieces) > 10
+    assert splitter.head + b"".join(p.body for p in pieces) == data
+    for p in pieces:
+        assert p.first_line == 1 + data[:p.byte_offset].count(b"\n")
+        assert p.body.startswith((b"<PubmedArticle>", b"<DeleteCitation>"))
+    assert pieces[-1].final and pieces[-1].body.endswith(TAIL.encode())
+
+
+def test_no_cut_inside_comments_or_cdata():
+    trap = "<!-- <PubmedArticle> -->" + "x" * PIECE
+    data = (HEAD + article(1) + f"<PubmedArticle><MedlineCitation><PMID>2</PMID><Article><ArticleTitle>{trap}"
+            "</ArticleTitle></Article></MedlineCitation></PubmedArticle>\n" + article(3) + TAIL).encode()
+    pieces = list(RecordSplitter(data, "mem", target=100))
+    assert all(b"<!--" not in p.body or b"-->" in p.body for p in pieces)
+    con, stats = load_inprocess(data, "mem")
+    assert stats.records_new == 3 and rejects(con) == []
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_pool_loads_exactly_what_one_process_loads(tmp_path, gz):
+    data = mixed_document()
+    path = tmp_path / ("mixed.xml.gz" if gz else "mixed.xml")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    a, sa = load_inprocess(data, str(path))
+    b, sb = load_pool(path, str(path), batch_size=70)  # many merged batches, split by the batch rules
+    assert content_hashes(b) == content_hashes(a)
+    assert rejects(b) == rejects(a) == [(str(path), "PMID 15x", "PMID '15x' is not a positive integer")]
+    assert sb.records_new == sa.records_new == 399 and sb.deleted == sa.deleted == 2
+    assert b.execute("SELECT title FROM articles WHERE pmid = 5010").fetchall() == [("Revised.",)]
+    assert b.execute("SELECT count(*) FROM articles WHERE pmid IN (5020, 5021)").fetchall() == [(0,)]
+
+
+def test_record_numbers_count_from_the_start_of_the_file(tmp_path):
+    arts = [article(7000 + i) for i in range(300)]
+    arts[250] = arts[250].replace('<PMID Version="1">7250</PMID>', "")  # no PMID: keyed by its record number
+    path = tmp_path / "nopmid.xml"
+    path.write_bytes(document(*arts))
+    con, stats = load_pool(path, "f.xml")
+    assert rejects(con) == [("f.xml", "record 251", "record has no PMID")]
+    assert stats.records_new == 299
+
+
+def reference_break(path: Path) -> str:
+    """Where the one-process streaming parser (iterparse) says the input breaks."""
+    try:
+        for _ in iter_elements(path, pubmed_xml.RECORD_TAGS, Stream(str(path))):
+            pass
+    except InputError as exc:
+        return exc.where
+    raise AssertionError("the input does not break")
+
+
+def test_malformed_record_mid_file_reports_the_files_line(tmp_path):
+    arts = [article(8000 + i) for i in range(300)]
+    arts[200] = arts[200].replace("<ArticleTitle>A title.</ArticleTitle>", "<ArticleTitle>A <b>title.</ArticleTitle>")
+    path = tmp_path / "malformed.xml"
+    path.write_bytes(document(*arts))
+    where = reference_break(path)
+    con, stats = load_pool(path, str(path))
+    [(source, key, reason)] = rejects(con)
+    assert (source, key) == (str(path), where) and where.startswith("line ")
+    line = int(where.split()[1])
+    assert path.read_bytes().split(b"\n")[line - 1].startswith(b"<ArticleTitle>A <b>title.")
+    assert "mismatch" in reason
+    assert stats.records_new == 200  # every record before the broken one, none after
+
+
+def test_truncated_gzip_in_pool_keeps_the_records_before_the_break(tmp_path):
+    data = document(*(article(9000 + i) for i in range(600)))
+    path = tmp_path / "cut.xml.gz"
+    path.write_bytes(gzip.compress(data)[:-200])
+    con, stats = load_pool(path, str(path))
+    [(source, key, reason)] = rejects(con)
+    assert source == str(path) and key.startswith("after ") and "gzip" in reason and "truncated" in reason
+    assert 450 <= stats.records_new < 600
+
+
+def test_small_files_are_parsed_in_process(tmp_path):
+    small = tmp_path / "small.xml"
+    small.write_bytes(document(article(1)))
+    assert not worth_a_pool(small)
+    big = tmp_path / "big.xml.gz"
+    big.write_bytes(b"\x1f\x8b" + b"\0" * (6 << 20))
+    assert worth_a_pool(big)
+
+
+def test_closing_the_pool_early_stops_its_workers(tmp_path):
+    path = tmp_path / "many.xml"
+    path.write_bytes(document(*(article(10000 + i) for i in range(2000))))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with ParsePool(2, piece_bytes=PIECE, max_inflight=4 * PIECE) as pool:
+            batches = pool.submit(path, source_name="many", batch_size=50).batches()
+            first = next(batches)
+            assert first.n_records == 50
+            # forked by this process, or (when it already runs threads) by multiprocessing's fork server
+            workers = [psutil.Process(p.pid) for p in pool._executor._processes.values()]
+            assert len(workers) == 2
+            for _batch in batches:
+                raise KeyboardInterrupt  # as Ctrl-C in the loader would
+    assert time.monotonic() - started < 15
+    for w in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            w.wait(timeout=5)
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
