@@ -11,8 +11,10 @@ import argparse
 import logging
 import os
 import re
+import signal
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
@@ -227,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     from flows.pipeline import UsageError
     from warehouse.db import WarehouseError
 
+    previous = _on_interrupt(args.verb) if args.verb in RUN_VERBS else None
     try:
         return run(args)
     except (CliError, UsageError, WarehouseError) as exc:
@@ -241,9 +244,45 @@ def main(argv: list[str] | None = None) -> int:
               "command later to finish", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"litmeta {args.verb}: interrupted; re-run the same command to finish (loads are idempotent)",
-              file=sys.stderr)
+        _REPORTED.set()
+        print(_interrupted(args.verb), file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+INTERRUPT_GRACE_S = 5.0
+_REPORTED = threading.Event()  # the interruption message was printed
+
+
+def _interrupted(verb: str) -> str:
+    return f"litmeta {verb}: interrupted; re-run the same command to finish (loads are idempotent)"
+
+
+def _on_interrupt(verb: str):
+    """Ctrl-C: stop the run (KeyboardInterrupt), and leave within INTERRUPT_GRACE_S seconds whatever happens.
+
+    The terminal's SIGINT also stops Prefect's temporary server (same process group), after which
+    Prefect keeps trying to report the crashed run to it; the run's own state is already written
+    (ingest_runs says 'interrupted', committed batches stay), so litmeta exits instead of waiting.
+    A second Ctrl-C exits at once. Returns the previous handler (restored by the caller).
+    """
+    def hard_exit() -> None:
+        if not _REPORTED.is_set():
+            print("\n" + _interrupted(verb), file=sys.stderr, flush=True)  # after whatever Prefect printed
+        os._exit(130)
+
+    def handler(signum, frame) -> None:
+        signal.signal(signal.SIGINT, lambda *_: hard_exit())
+        timer = threading.Timer(INTERRUPT_GRACE_S, hard_exit)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,49 @@ def test_failed_run_is_one_line_without_traceback(tmp_path, prefect_api):
 
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("failed",)]
+
+
+def test_ctrl_c_during_a_run_exits_promptly_and_marks_it_interrupted(tmp_path):
+    """Ctrl-C in a terminal (SIGINT to the process group, Prefect's temporary server included) mid-run:
+    exit 130 within seconds with one line saying to re-run, and the run is 'interrupted' in ingest_runs."""
+    import signal
+    import time
+
+    import duckdb
+
+    from extractors.sandbox import SandboxServer
+
+    db = tmp_path / "w.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    with SandboxServer(BUNDLED_SNAPSHOT, faults="slow=1.0,seed=1") as sb:  # every answer takes 1-3 s
+        installed = Path(sys.executable).with_name("litmeta")
+        exe = [str(installed)] if installed.exists() else [sys.executable, "-m", "flows.cli"]
+        proc = subprocess.Popen(exe + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+                                start_new_session=True)
+        deadline = time.monotonic() + 90
+        running = False
+        while time.monotonic() < deadline and proc.poll() is None and not running:
+            time.sleep(0.3)
+            try:
+                with duckdb.connect(str(db), read_only=True) as con:
+                    running = con.execute("SELECT count(*) FROM ingest_runs WHERE status = 'running'").fetchall()[0][0] > 0
+            except duckdb.Error:
+                pass
+        assert running, "the network run never started"
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.monotonic()
+        try:
+            out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        waited = time.monotonic() - t0
+    assert proc.returncode == 130, (proc.returncode, err[-2000:])
+    assert waited < 10, f"took {waited:.1f} s to stop after Ctrl-C"
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "litmeta network: interrupted; re-run the same command to finish " \
+        "(loads are idempotent)"
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("interrupted",)]
