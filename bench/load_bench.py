@@ -376,10 +376,9 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
     return {"records": counts.get("articles"), "seconds": seconds, "cpu_seconds": cpu_seconds,
             "exit_code": proc.returncode, "command": " ".join(cmd),
             "peak_rss_litmeta": own_hwm, "peak_rss_tree_sum": tree_peak,
-            # parser processes: a parse child, or the worker processes of a parse pool (forked copies of
-            # litmeta, same command line); pool workers run at once, so their peaks are added up
-            "peak_rss_parse_child": sum(h for pid, h in child_hwm.items() if "uvicorn" not in child_cmd[pid]
-                                        and ("_parse_child_main" in child_cmd[pid] or child_cmd[pid] == " ".join(cmd))),
+            # parser processes: every descendant but Prefect's server (the parse pool's workers are forked
+            # copies of litmeta, whatever its command line looks like); they run at once, so their peaks add up
+            "peak_rss_parse_child": sum(h for pid, h in child_hwm.items() if "uvicorn" not in child_cmd[pid]),
             "peak_rss_prefect_server": max((h for pid, h in child_hwm.items() if "uvicorn" in child_cmd[pid]), default=0),
             "children": [{"cmd": child_cmd[pid][:160], "peak_rss": h} for pid, h in child_hwm.items()],
             "counts": counts, "output_tail": tail}

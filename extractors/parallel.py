@@ -33,7 +33,7 @@ from extractors.xmlsource import InputError
 from schemas import ParsedBatch, Reject, RowSink
 
 DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
-DEFAULT_INFLIGHT = 256 << 20
+DEFAULT_INFLIGHT = 192 << 20
 
 
 def _worker_init() -> None:
