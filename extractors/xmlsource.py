@@ -137,15 +137,7 @@ def iter_elements(
     stream.reader = reader
     context = etree.iterparse(reader, events=("end",), tag=tuple(tags), **parser_options())
     try:
-        for _event, elem in context:
-            if accept is not None and not accept(elem):
-                continue
-            yield elem
-            elem.clear(keep_tail=False)
-            parent = elem.getparent()
-            if parent is not None:
-                while elem.getprevious() is not None:
-                    del parent[0]
+        yield from _yield_and_free(context, accept)
     except etree.XMLSyntaxError as exc:
         raise syntax_error(name, exc, line_offset) from exc
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
@@ -210,7 +202,14 @@ def iter_piece_elements(
             parser.close()
     except etree.XMLSyntaxError as exc:
         error = exc  # the events before the error are still delivered below
-    for _event, elem in parser.read_events():
+    yield from _yield_and_free(parser.read_events(), accept)
+    if error is not None:
+        raise syntax_error(name, error, line_offset) from error
+
+
+def _yield_and_free(events: Iterable, accept: Callable[[etree._Element], bool] | None) -> Iterator[etree._Element]:
+    """Yield each (accepted) element of ``(event, element)`` pairs, then clear it and drop its processed siblings."""
+    for _event, elem in events:
         if accept is not None and not accept(elem):
             continue
         yield elem
@@ -219,8 +218,6 @@ def iter_piece_elements(
         if parent is not None:
             while elem.getprevious() is not None:
                 del parent[0]
-    if error is not None:
-        raise syntax_error(name, error, line_offset) from error
 
 
 def text_of(elem: etree._Element | None) -> str | None:
