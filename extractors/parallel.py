@@ -30,7 +30,7 @@ from pathlib import Path
 from extractors import pubmed_xml
 from extractors.record_split import RecordSplitter
 from extractors.xmlsource import InputError
-from schemas import ParsedBatch, Reject, RowSink
+from schemas import ParsedBatch
 
 DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
 DEFAULT_INFLIGHT = 192 << 20
@@ -104,7 +104,7 @@ class FileJob:
                     ended = True
                     return
                 if kind == "error":
-                    yield pubmed_xml.PieceResult([_reject_batch(self.name, payload)], 0, True)
+                    yield pubmed_xml.unreadable(self.name, payload)
                     return
                 if kind == "stream":  # parsed here: the rest of the input is a stream
                     result = pubmed_xml.parse_piece(payload, head, self.name, self.source_sha256, self.batch_size)
@@ -131,11 +131,6 @@ class FileJob:
                 self.pool._release(size)
             elif kind == "stream" and payload.stream is not None:
                 payload.stream.close()
-
-
-def _reject_batch(name: str, exc: InputError) -> ParsedBatch:
-    reason = f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason
-    return ParsedBatch("pubmed", name, RowSink(pubmed_xml.TABLE_NAMES).to_arrow(), [Reject(name, exc.where, reason, "")])
 
 
 class ParsePool:

@@ -726,8 +726,18 @@ def _batches(elements: Iterator[etree._Element], name: str, parser: PubmedParser
                 sink, rejects, deleted, pmids = new()
     except InputError as exc:
         parser.broken = True
-        rejects.append(Reject(name, exc.where, f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason, ""))
+        rejects.append(input_reject(name, exc))
     yield emit()
+
+
+def input_reject(name: str, exc: InputError) -> Reject:
+    """The `Reject` of input ``name`` that broke (or could not be opened): where, why and what to do."""
+    return Reject(name, exc.where, f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason, "")
+
+
+def empty_batch(name: str, rejects: list[Reject] | None = None) -> ParsedBatch:
+    """A batch of no records (every table empty), possibly carrying rejects."""
+    return ParsedBatch("pubmed", name, RowSink(TABLE_NAMES).to_arrow(), rejects or [])
 
 
 @dataclass
@@ -761,6 +771,11 @@ def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None 
     return PieceResult(batches, parser.n, parser.broken)
 
 
+def unreadable(name: str, exc: InputError) -> PieceResult:
+    """The result standing for input ``name`` broken before its next piece (a reject, no records)."""
+    return PieceResult([empty_batch(name, [input_reject(name, exc)])], 0, True)
+
+
 def _then_raise(elements: Iterator[etree._Element], error: InputError) -> Iterator[etree._Element]:
     yield from elements
     raise error
@@ -775,12 +790,6 @@ def renumber(batch: ParsedBatch, base: int) -> ParsedBatch:
 
 
 _RECORD_KEY = re.compile(r"record (\d+)")
-
-
-def iter_pieces(source: Source, name: str, *, target: int = 2 << 20) -> tuple[RecordSplitter, Iterator[Piece]]:
-    """The splitter of ``source`` and its pieces (see `extractors.record_split`)."""
-    splitter = RecordSplitter(source, name, target=target)
-    return splitter, iter(splitter)
 
 
 def iter_batches(source: Source, *, source_name: str | None = None, batch_size: int = 5000,
@@ -803,8 +812,7 @@ def iter_batches(source: Source, *, source_name: str | None = None, batch_size: 
                 if result.broken:
                     return
         except InputError as exc:  # the input could not be opened
-            yield PieceResult([ParsedBatch("pubmed", name, RowSink(TABLE_NAMES).to_arrow(), [Reject(
-                name, exc.where, f"{exc.reason} ({exc.hint})" if exc.hint else exc.reason, "")])], 0, True)
+            yield unreadable(name, exc)
 
     yield from ordered_batches(results(), name, batch_size)
 
@@ -819,7 +827,7 @@ def ordered_batches(results: Iterable[PieceResult], name: str, batch_size: int) 
         out += 1
         yield batch
     if not out:
-        yield ParsedBatch("pubmed", name, RowSink(TABLE_NAMES).to_arrow())
+        yield empty_batch(name)
 
 
 def _renumbered(results: Iterable[PieceResult]) -> Iterator[ParsedBatch]:

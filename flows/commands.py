@@ -57,8 +57,7 @@ def _print_rejects(db: str, run_id: str) -> None:
 
 
 def _writable_db(db: str) -> str:
-    check_path(db)
-    con = connect(db, wait=30)  # creates and migrates; fails early with a clear message
+    con = connect(db, wait=30)  # checks the path and its writability, creates and migrates: a clear message
     con.close()
     return db
 
@@ -70,7 +69,6 @@ def _writing(db: str, verb: str) -> Iterator[str]:
     The path is checked and the file opened (created, migrated) first, so a path that cannot be a
     warehouse is refused before anything (not even the lock file) is written next to it.
     """
-    check_writable(check_path(db))
     _writable_db(db)
 
     def waiting(holder: str) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -53,3 +57,39 @@ def run_cli(args: list[str], env_extra: dict | None = None, timeout: float = 300
     exe = Path(sys.executable).with_name("litmeta")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "flows.cli"]
     return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+@contextmanager
+def refusing_server(status: int, page: Callable[[str, bytes], bytes]) -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 answering every GET and POST with ``status`` and the HTML ``page(path, body)``.
+
+    Yields its E-utilities base URL and the list of request paths it received (one per request).
+    """
+    hits: list[str] = []
+
+    class Refuse(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            n = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(n) if n else b""
+            hits.append(self.path)
+            html = page(self.path, body)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(html)))
+            self.end_headers()
+            self.wfile.write(html)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/entrez/eutils/", hits
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import build_parser, main
-from tests.conftest import BUNDLED_SNAPSHOT, REPO, run_cli
+from tests.conftest import BUNDLED_SNAPSHOT, REPO, refusing_server, run_cli
 from tests.pubmed_fixtures import article, document
 
 VERBS = ["ingest", "network", "refresh", "search", "load", "sql", "export", "serve", "sandbox", "demo"]
@@ -148,34 +148,10 @@ def test_sandbox_verb_prints_base_url_first(tmp_path):
 
 def test_failed_run_is_one_line_without_traceback(tmp_path, prefect_api):
     """A flow that fails (NCBI refuses the request) ends with one line and exit 2; Prefect's tracebacks stay off."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    hits: list[str] = []
-
-    class Refuse(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            hits.append(self.path)
-            body = b"<html><body><h1>400 Bad Request</h1><p>Invalid id list</p></body></html>"
-            self.send_response(400)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/entrez/eutils/"
-        db = tmp_path / "w.duckdb"
+    page = b"<html><body><h1>400 Bad Request</h1><p>Invalid id list</p></body></html>"
+    db = tmp_path / "w.duckdb"
+    with refusing_server(400, lambda path, body: page) as (url, hits):
         r = run_cli(["--db", str(db), "--eutils-url", url, "ingest", "39047240"], prefect_api, timeout=120)
-    finally:
-        server.shutdown()
     _one_line_error(r, "litmeta ingest: E-utilities refused the request", "400 Bad Request", "check the PMIDs")
     assert "<h1>" not in r.stderr  # the HTML error page is quoted as text
     assert len(hits) == 1  # refused for good: neither the client nor the Prefect task retried it

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import gzip
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BUNDLED_SNAPSHOT
+from tests.conftest import BUNDLED_SNAPSHOT, refusing_server
 from tests.conftest import run_cli as _run_cli
 from tests.reliability.conftest import dump_text
 
@@ -29,33 +27,9 @@ KEY = "litmetaSECRETk3y0123456789abcdef0123"
 EMAIL = "reliability@example.org"
 
 
-class _Echo(BaseHTTPRequestHandler):
-    """A server that refuses every request, echoing it back (URL and body: the api_key too)."""
-
-    protocol_version = "HTTP/1.1"
-    status = 400
-
-    def _answer(self) -> None:
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        page = b"<html><body>Bad request: " + self.path.encode() + b" " + body + b"</body></html>"
-        self.send_response(self.status)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(page)))
-        self.end_headers()
-        self.wfile.write(page)
-
-    do_GET = do_POST = _answer
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-def _serve(status: int) -> ThreadingHTTPServer:
-    handler = type("Echo", (_Echo,), {"status": status})
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
+def _echo(path: str, body: bytes) -> bytes:
+    """An error page echoing the request back (URL and body: the api_key too)."""
+    return b"<html><body>Bad request: " + path.encode() + b" " + body + b"</body></html>"
 
 
 def run_cli(args, env):
@@ -179,16 +153,11 @@ def test_the_api_key_is_written_nowhere(tmp_path, prefect_api):
         ["-v", "--api-key", KEY, "--db", str(db), "--eutils-url", dead, "ingest", "1"], prefect_api
     )
     for status in (400,):
-        srv = _serve(status)
-        try:
-            echo = f"http://127.0.0.1:{srv.server_address[1]}/entrez/eutils/"
+        with refusing_server(status, _echo) as (echo, _hits):
             runs[f"echo {status}"] = run_cli(
                 ["-v", "--api-key", KEY, "--db", str(db), "--eutils-url", echo, "network", "39047240"],
                 prefect_api,
             )
-        finally:
-            srv.shutdown()
-            srv.server_close()
     assert runs["unreachable"].returncode == 2 and "cannot reach" in runs["unreachable"].stderr
     for status in (400,):
         r = runs[f"echo {status}"]
