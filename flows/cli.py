@@ -8,7 +8,6 @@ never as a flow parameter, so it reaches no Prefect run record, artifact or ware
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import signal
@@ -184,33 +183,14 @@ def _read_pmid_file(path: Path) -> list[int]:
     return out
 
 
-class _RunErrorsStayOffConsole(logging.Filter):
-    """Drop Prefect's flow/task-run error records (with tracebacks) from the console handler.
-
-    Without ``-v`` the CLI prints a failed run's error itself, as one line; the records still
-    reach the Prefect API (run logs), which uses its own handler.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs",
-                                                                                "prefect.task_runs")))
-
-
-def _quiet_run_errors() -> None:
-    import prefect.main  # noqa: F401 - sets up Prefect's logging handlers (done lazily otherwise)
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.addFilter(_RunErrorsStayOffConsole())
-
-
 def run(args: argparse.Namespace) -> int:
     from flows import commands
 
     verb = args.verb
-    if verb in RUN_VERBS and not args.verbose:
-        _quiet_run_errors()
+    if verb == "serve" and not args.verbose:
+        from flows.prefect_runtime import quiet_run_errors
+
+        quiet_run_errors()  # the other run verbs do it in prefect_run, after their input checks
     if verb in {"ingest", "network", "refresh", "search", "demo"}:
         args.eutils_url = _check_url(args.eutils_url)
     if verb == "ingest":

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from flows.pipeline import UsageError, prefetch
+from flows.prefect_runtime import PrefectRun, prefect_run
 from warehouse.db import (
     WarehouseBusy,
     WarehouseError,
@@ -88,14 +89,13 @@ def cmd_load(args: argparse.Namespace) -> int:
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
     check_writable(check_path(args.db))
-    # large PubMed files start parsing in worker processes now, while Prefect is imported and its
-    # temporary server starts (several seconds); the flow's tasks then load what they parsed
-    with prefetch(list(args.files)):
-        from flows.load_files import load_files  # imports Prefect: after the checks, so bad input fails fast
+    # Prefect's temporary server boots and large PubMed files start parsing in worker processes
+    # now, while Prefect is imported (seconds); the flow's tasks then load what was parsed
+    with PrefectRun(args.verbose) as prefect, prefetch(list(args.files)), _writing(args.db, "load") as db:
+        prefect.ready()
+        from flows.load_files import load_files
 
-        with _writing(args.db, "load") as db:
-            summary = load_files([str(f) for f in args.files], db,
-                                 show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+        summary = load_files([str(f) for f in args.files], db, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
     _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
     if summary.get("rejects"):
         _print_rejects(db, summary["run_id"])
@@ -180,9 +180,9 @@ def _finish(summary: dict, db: str, title: str) -> int:
 def cmd_network(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
-    from flows.network import build_network  # imports Prefect: after the checks, so bad input fails fast
+    with _writing(args.db, "network") as db, prefect_run(args.verbose):
+        from flows.network import build_network
 
-    with _writing(args.db, "network") as db:
         summary = build_network(
             seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
             max_nodes=args.max_nodes, similar_top=args.similar_top, email=args.email, tool=args.tool,
@@ -193,8 +193,6 @@ def cmd_network(args: argparse.Namespace) -> int:
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from flows.network import refresh_seeds
-
     with _writing(args.db, "refresh") as db:
         with connect(db, read_only=False, wait=30) as con:
             n = con.execute("SELECT count(*) FROM seeds" + (" WHERE seed_pmid = ?" if args.seed else ""),
@@ -203,7 +201,10 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
                              "register one with 'litmeta network SEED'")
         _reach(args.eutils_url)
-        summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
+        with prefect_run(args.verbose):
+            from flows.network import refresh_seeds
+
+            summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
                                 tool=args.tool, record_snapshot=args.record_snapshot)
         for seed in summary.get("seeds", {}):
             print_network_summary(db, int(seed), summary)
@@ -213,9 +214,9 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
-    from flows.ingest import ingest_pmids  # imports Prefect: after the checks, so bad input fails fast
+    with _writing(args.db, "ingest") as db, prefect_run(args.verbose):
+        from flows.ingest import ingest_pmids
 
-    with _writing(args.db, "ingest") as db:
         summary = ingest_pmids(pmids=args.pmids, db=db, eutils_url=args.eutils_url, pmc=args.pmc,
                                email=args.email, tool=args.tool, record_snapshot=args.record_snapshot)
         if summary.get("not_found"):
@@ -228,9 +229,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise UsageError("search: the query is empty")
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
-    from flows.ingest import search_ingest  # imports Prefect: after the checks, so bad input fails fast
+    with _writing(args.db, "search") as db, prefect_run(args.verbose):
+        from flows.ingest import search_ingest
 
-    with _writing(args.db, "search") as db:
         summary = search_ingest(query=args.query, db=db, eutils_url=args.eutils_url, mindate=args.mindate,
                                 maxdate=args.maxdate, max_records=args.max, save=args.save, email=args.email,
                                 tool=args.tool, record_snapshot=args.record_snapshot)
@@ -279,10 +280,11 @@ def print_network_summary(db: str, seed: int, summary: dict) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from extractors.sandbox import SandboxServer
-    from flows.network import build_network
 
     snap = bundled_snapshot()
-    with _writing(args.db, "demo") as db, SandboxServer(snap, port=0) as sb:
+    with _writing(args.db, "demo") as db, prefect_run(args.verbose), SandboxServer(snap, port=0) as sb:
+        from flows.network import build_network
+
         print(f"sandbox: {sb.base_url} serving the bundled snapshot of PMID 39047240 ({snap})")
         summary = build_network(seed=39047240, db=db, eutils_url=sb.base_url, depth=args.depth,
                                 relations=("refs", "cited_by", "similar"), max_nodes=None, similar_top=5,

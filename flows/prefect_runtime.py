@@ -1,0 +1,161 @@
+"""Prefect for one CLI run: its temporary API server started up front, run errors kept off the console.
+
+Without a configured API (`PREFECT_API_URL` unset, ephemeral mode allowed), Prefect starts a
+temporary API server (uvicorn in a subprocess) at a flow's first API call, and imports its whole
+server package in the calling process just to launch it (about 2.5 CPU s here). `PrefectRun`
+launches the same server, with the same command and environment as Prefect's
+`SubprocessASGIServer`, as soon as the command's inputs are checked, so it boots while litmeta
+parses, and points this run's settings at it. With an API configured, Prefect's settings are
+left alone and the flows report there.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 60.0
+
+
+class _RunErrorsStayOffConsole(logging.Filter):
+    """Drop Prefect's flow/task-run error records (with tracebacks) from the console handler.
+
+    Without ``-v`` the CLI prints a failed run's error itself, as one line; the records still
+    reach the Prefect API (run logs), which uses its own handler.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno >= logging.ERROR and record.name.startswith(("prefect.flow_runs",
+                                                                                "prefect.task_runs")))
+
+
+def quiet_run_errors() -> None:
+    import prefect.main  # noqa: F401 - sets up Prefect's logging handlers (done lazily otherwise)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+                isinstance(f, _RunErrorsStayOffConsole) for f in handler.filters):
+            handler.addFilter(_RunErrorsStayOffConsole())
+
+
+class TemporaryApi:
+    """Prefect's temporary API server, launched with Prefect's own command line and environment."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def launch(self) -> TemporaryApi:
+        """Start the server process now (Prefect itself is not imported: its package path is looked up)."""
+        spec = importlib.util.find_spec("prefect")
+        assert spec is not None and spec.submodule_search_locations, "prefect is not installed"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
+             "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--log-level", "error", "--lifespan", "on"],
+            env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                 "PREFECT__SERVER_FINAL": "1"},
+        )
+        return self
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
+        """Block until the server answers /health; relaunch on a taken port (uvicorn's exit code 3)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                code = self.proc.poll()
+                if code == 3:
+                    self.launch()
+                elif code is not None:
+                    raise RuntimeError(f"Prefect's temporary API server exited with code {code} while starting; "
+                                       "run 'prefect server start' and set PREFECT_API_URL, or retry")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"Prefect's temporary API server did not start within {timeout:g} s; "
+                           "run 'prefect server start' and set PREFECT_API_URL, or retry")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+class PrefectRun:
+    """Prefect for one command's flow run; a context manager, then `ready()` right before the flow.
+
+    Entering launches the temporary API server unless the environment names an API
+    (``PREFECT_API_URL``); `ready()` imports Prefect, keeps run errors off the console (unless
+    ``verbose``), and, if Prefect's settings (environment and profile) name no API and allow a
+    temporary one, waits for the server and points this run at it; otherwise stops it unused.
+    Enter after the command's input checks (bad input starts nothing); call `ready()` after
+    worker processes are forked (they should not inherit Prefect's modules).
+    """
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self.api: TemporaryApi | None = None
+        self._stack = ExitStack()
+
+    def __enter__(self) -> PrefectRun:
+        if not os.environ.get("PREFECT_API_URL"):
+            self.api = TemporaryApi().launch()
+        return self
+
+    def ready(self) -> None:
+        from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+        if not self.verbose:
+            quiet_run_errors()
+        settings = get_current_settings()
+        if self.api is None:
+            return
+        if settings.api.url or not settings.server.ephemeral.enabled:  # an API from the profile, or none allowed
+            self.api.stop()
+            self.api = None
+            return
+        self.api.wait_ready()
+        self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: self.api.api_url}))
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._stack.close()
+        finally:
+            if self.api is not None:
+                self.api.stop()
+
+
+@contextmanager
+def prefect_run(verbose: bool) -> Iterator[None]:
+    """`PrefectRun` entered and ready at once (for commands that fork no workers)."""
+    with PrefectRun(verbose) as run:
+        run.ready()
+        yield
