@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import gzip
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from extractors.xmlsource import InputError, Source, _open, gzip_error
+from extractors.xmlsource import GZIP_ERRORS, InputError, Source, _open, gzip_error
 
 RECORD_STARTS = (b"<PubmedArticle", b"<PubmedBookArticle", b"<DeleteCitation")
 ROOT = b"PubmedArticleSet"
@@ -171,7 +170,7 @@ class RecordSplitter:
                 while got < self.target:
                     try:
                         data = fh.read(BLOCK)
-                    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+                    except (*GZIP_ERRORS, OSError) as exc:
                         raw_error = exc
                         break
                     if not data:

@@ -20,9 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from isal import igzip
+from isal.igzip_lib import IsalError
 from lxml import etree
 
 Source = str | Path | bytes | BinaryIO
+
+# What a broken .gz raises while read: truncated (EOFError), not gzip (BadGzipFile), corrupt deflate
+# data (zlib.error from the standard library, IsalError from isal's igzip, which litmeta reads with)
+GZIP_ERRORS: tuple[type[BaseException], ...] = (EOFError, gzip.BadGzipFile, zlib.error, IsalError)
 
 
 class InputError(Exception):
@@ -72,16 +78,16 @@ def describe(source: Source, name: str | None = None) -> str:
 def _open(source: Source) -> BinaryIO:
     if isinstance(source, bytes):
         data = source
-        return gzip.GzipFile(fileobj=io.BytesIO(data)) if data[:2] == b"\x1f\x8b" else io.BytesIO(data)
+        return igzip.GzipFile(fileobj=io.BytesIO(data)) if data[:2] == b"\x1f\x8b" else io.BytesIO(data)
     if isinstance(source, (str, Path)):
         fh = open(source, "rb")  # noqa: SIM115 - closed by the caller
         if fh.read(2) == b"\x1f\x8b":
             fh.close()
-            return gzip.GzipFile(filename=source, mode="rb")  # owns (and closes) its file
+            return igzip.GzipFile(filename=source, mode="rb")  # owns (and closes) its file
         fh.seek(0)
         return fh
     head = source.peek(2)[:2] if hasattr(source, "peek") else b""
-    return gzip.GzipFile(fileobj=source) if head == b"\x1f\x8b" else source  # type: ignore[return-value]
+    return igzip.GzipFile(fileobj=source) if head == b"\x1f\x8b" else source  # type: ignore[return-value]
 
 
 class _HashingReader:
@@ -140,7 +146,7 @@ def iter_elements(
         yield from _yield_and_free(context, accept)
     except etree.XMLSyntaxError as exc:
         raise syntax_error(name, exc, line_offset) from exc
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+    except GZIP_ERRORS as exc:
         raise gzip_error(name, byte_offset + reader.nbytes, exc) from exc
     except OSError as exc:
         raise InputError(name, "read", exc.strerror or str(exc), "check the file") from exc

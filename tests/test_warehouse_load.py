@@ -159,24 +159,28 @@ def test_record_missing_pmid_is_rejected_and_the_rest_loads():
     assert loader.stats.rejects == 1
 
 
-@pytest.mark.parametrize("damage", ["truncated", "invalid_utf8", "truncated_gzip"])
+@pytest.mark.parametrize("damage", ["truncated", "invalid_utf8", "truncated_gzip", "corrupt_gzip"])
 def test_broken_files_name_the_file_and_keep_earlier_records(tmp_path, damage):
     data = document(*(article(1000 + i) for i in range(400)))  # ~1 MB: breaks well after the first records
-    path = tmp_path / ("broken.xml.gz" if damage == "truncated_gzip" else "broken.xml")
+    path = tmp_path / ("broken.xml.gz" if damage.endswith("gzip") else "broken.xml")
     if damage == "truncated":
         path.write_bytes(data[: int(len(data) * 0.7)])
     elif damage == "invalid_utf8":
         i = data.index(b"<ArticleTitle>", data.index(b">1300</PMID>")) + len(b"<ArticleTitle>")
         path.write_bytes(data[:i] + b"\xff\xfe" + data[i:])
-    else:
+    elif damage == "truncated_gzip":
         path.write_bytes(gzip.compress(data)[:-40])
+    else:  # a second gzip member whose first deflate block has the reserved block type (invalid data)
+        k = int(len(data) * 0.7)
+        second = gzip.compress(data[k:])
+        path.write_bytes(gzip.compress(data[:k]) + second[:10] + b"\xff" + second[11:])
     con = connect(":memory:")
     loader = load_paths(con, [path])
     rejects = con.execute("SELECT source, record_key, reason FROM rejects").fetchall()
     assert len(rejects) == 1 and rejects[0][0] == str(path)
     where, reason = rejects[0][1], rejects[0][2]
-    if damage == "truncated_gzip":
-        assert "gzip" in reason and "truncated" in reason
+    if damage.endswith("gzip"):
+        assert where.startswith("after ") and "gzip" in reason and "truncated or corrupt" in reason
     else:
         assert where.startswith("line "), where
     assert 100 <= loader.stats.records_new < 400, "records before the break load, the break is reported"
