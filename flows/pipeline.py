@@ -17,7 +17,7 @@ from extractors import pmc_xml, pubmed_xml
 from extractors.parallel import FileJob, ParsePool, worth_a_pool
 from schemas import ParsedBatch, Reject
 from warehouse.db import crash_point, session
-from warehouse.load import BatchLoader, LoadStats, record_rejects, utcnow
+from warehouse.load import BATCH_RECORDS, BatchLoader, LoadStats, record_rejects, utcnow
 from warehouse.runs import file_sha256, finish_run, mark_interrupted, start_run, store_raw_document
 
 
@@ -61,7 +61,7 @@ def parse_file(path: Path, kind: str, sha256: str) -> Iterator[ParsedBatch]:
 
 def _parse_in_pool(path: Path, sha256: str) -> Iterator[ParsedBatch]:
     with ParsePool() as pool:
-        yield from pool.submit(path, source_name=str(path), source_sha256=sha256).batches()
+        yield from pool.submit(path, source_name=str(path), source_sha256=sha256, batch_size=BATCH_RECORDS).batches()
 
 
 # Files whose parsing a command started early (`prefetch`), so that it runs while Prefect starts.
@@ -82,7 +82,8 @@ def prefetch(paths: list[Path]) -> Iterator[None]:
     pool = ParsePool().start()
     try:
         for p in big:
-            _PREFETCHED[str(p)] = pool.submit(p, source_name=str(p), source_sha256=partial(file_sha256, p))
+            _PREFETCHED[str(p)] = pool.submit(p, source_name=str(p), source_sha256=partial(file_sha256, p),
+                                          batch_size=BATCH_RECORDS)
         yield
     finally:
         for p in big:
