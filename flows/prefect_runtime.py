@@ -115,7 +115,8 @@ class PrefectRun:
     Entering launches the temporary API server unless the environment names an API
     (``PREFECT_API_URL``); `ready()` imports Prefect, keeps run errors off the console (unless
     ``verbose``), and, if Prefect's settings (environment and profile) name no API and allow a
-    temporary one, waits for the server and points this run at it; otherwise stops it unused.
+    temporary one, waits for the server and points this run at it (without flow-run heartbeats);
+    otherwise stops it unused.
     Enter after the command's input checks (bad input starts nothing); call `ready()` after
     worker processes are forked (they should not inherit Prefect's modules).
     """
@@ -131,7 +132,12 @@ class PrefectRun:
         return self
 
     def ready(self) -> None:
-        from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            get_current_settings,
+            temporary_settings,
+        )
 
         if not self.verbose:
             quiet_run_errors()
@@ -143,7 +149,11 @@ class PrefectRun:
             self.api = None
             return
         self.api.wait_ready()
-        self._stack.enter_context(temporary_settings(updates={PREFECT_API_URL: self.api.api_url}))
+        # no flow-run heartbeats: they let a server notice a run that died (an automation on missing
+        # heartbeats), and a temporary server stops with this process anyway; the engine's heartbeat
+        # thread would also hold up the end of every flow by up to a second
+        self._stack.enter_context(temporary_settings(
+            updates={PREFECT_API_URL: self.api.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
 
     def __exit__(self, *exc: object) -> None:
         try:
