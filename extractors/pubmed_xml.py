@@ -26,6 +26,7 @@ from lxml import etree
 from extractors.record_split import CLOSE, Piece, RecordSplitter
 from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, iter_piece_elements
 from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
+from schemas.batch import gc_paused
 
 TABLE_NAMES = [t.name for t in PUBMED_RECORD_TABLES] + ["reference_entries", "citation_edges"]
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
@@ -42,10 +43,9 @@ class RecordError(ValueError):
 
 
 def _norm(t: str) -> str:
-    """``" ".join(t.split())``, skipping the work for text that is already normal (most text)."""
-    # in parsed XML text the only ASCII whitespace is space, \t, \n and \r (other controls are not XML)
-    if t.isascii() and "\n" not in t and "  " not in t and "\t" not in t and "\r" not in t and t[0] != " " \
-            and t[-1] != " ":
+    """``" ".join(t.split())`` of non-empty ``t``, skipping the work for text that is already normal (most text)."""
+    # every character str.split() splits on, but the space, is non-printable: isprintable() rules them out
+    if t.isprintable() and "  " not in t and t[0] != " " and t[-1] != " ":
         return t
     return " ".join(_WS(t))
 
@@ -285,7 +285,7 @@ class PubmedParser:
                 elif tag == "PublicationStatus":
                     publication_status = _text(c)
                 elif tag == "ReferenceList":
-                    self._references(c, pmid, rows["reference_entries"], rows["citation_edges"], [0], set())
+                    self._references(c, pmid, rows["reference_entries"], rows["citation_edges"])
         self._article_row(rec, pmid, version, "article", a, ids, publication_status, whole)
 
     def _article(self, art: etree._Element, pmid: int, a: dict, rows: dict[str, list]) -> None:
@@ -555,36 +555,44 @@ class PubmedParser:
             seen.add(status)
             out.append((pmid, status, _date(c)))
 
-    def _references(self, elem: etree._Element, pmid: int, out: list, edges: list, pos: list[int],
-                    cited: set[int]) -> None:
-        """PubmedData/ReferenceList, nested lists flattened in document order."""
+    @staticmethod
+    def _references(elem: etree._Element, pmid: int, out: list, edges: list, pos: int = 0,
+                    cited: set[int] | None = None) -> int:
+        """PubmedData/ReferenceList, nested lists flattened in document order; returns the last position."""
+        if cited is None:
+            cited = set()
+        append = out.append
         for r in elem:
             tag = r.tag
-            if tag == "ReferenceList":
-                self._references(r, pmid, out, edges, pos, cited)
-                continue
             if tag != "Reference":
+                if tag == "ReferenceList":
+                    pos = PubmedParser._references(r, pmid, out, edges, pos, cited)
                 continue
-            pos[0] += 1
+            pos += 1
             citation = c_pmid = c_doi = c_pmc = None
             for c in r:
-                if c.tag == "Citation":
+                tag = c.tag
+                if tag == "Citation":
                     citation = _flat(c)
-                elif c.tag == "ArticleIdList":
+                elif tag == "ArticleIdList":
                     for x in c:
-                        kind, value = x.get("IdType"), _text(x)
+                        value = _text(x)
                         if not value:
                             continue
-                        if kind == "pubmed" and c_pmid is None:
-                            c_pmid = _int(value)
-                        elif kind == "doi" and c_doi is None:
-                            c_doi = value
+                        kind = x.get("IdType")
+                        if kind == "pubmed":
+                            if c_pmid is None:
+                                c_pmid = _int(value)
+                        elif kind == "doi":
+                            if c_doi is None:
+                                c_doi = value
                         elif kind == "pmc" and c_pmc is None:
                             c_pmc = value
-            out.append((pmid, "pubmed", pos[0], citation, c_pmid, c_doi, c_pmc))
+            append((pmid, "pubmed", pos, citation, c_pmid, c_doi, c_pmc))
             if c_pmid is not None and c_pmid not in cited:
                 cited.add(c_pmid)
                 edges.append((pmid, c_pmid, "pubmed_reflist"))
+        return pos
 
     # -- PubmedBookArticle ------------------------------------------------------------------
     def _book(self, elem: etree._Element, rec: _Record) -> None:
@@ -646,7 +654,7 @@ class PubmedParser:
             elif tag == "GrantList":
                 self._grants(c, pmid, rows["grants"])
             elif tag == "ReferenceList":
-                self._references(c, pmid, rows["reference_entries"], rows["citation_edges"], [0], set())
+                self._references(c, pmid, rows["reference_entries"], rows["citation_edges"])
             elif tag == "ELocationID":
                 kind = c.get("EIdType")
                 if kind == "doi" and a["eloc_doi"] is None:
@@ -767,7 +775,9 @@ def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None 
                                        line_offset=piece.first_line - 1 - head.count(b"\n"))
         if piece.error is not None:
             elements = _then_raise(elements, piece.error)
-    batches = [b for b in _batches(elements, name, parser, batch_size) if b.n_records or b.rejects or b.deleted_pmids]
+    with gc_paused():  # rows and Arrow arrays are many objects and no cycles
+        batches = [b for b in _batches(elements, name, parser, batch_size)
+                   if b.n_records or b.rejects or b.deleted_pmids]
     return PieceResult(batches, parser.n, parser.broken)
 
 
