@@ -20,6 +20,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from lxml import etree
 
@@ -56,12 +57,8 @@ def _flat(elem: etree._Element | None) -> str | None:
         return None
     if len(elem) == 0:
         t = elem.text
-        if not t:
-            return None
-        t = _norm(t)
-        return t or None
-    t = " ".join(_WS("".join(elem.itertext())))
-    return t or None
+        return (_norm(t) or None) if t else None
+    return " ".join(_WS("".join(elem.itertext()))) or None
 
 
 def _text(elem: etree._Element | None) -> str | None:
@@ -105,15 +102,22 @@ def _date(elem: etree._Element | None) -> dt.date | None:
     for c in elem:
         tag = c.tag
         if tag == "Year":
-            y = _int(c.text)
+            y = c.text
         elif tag == "Month":
-            m = _month(c.text)
+            m = c.text
         elif tag == "Day":
-            d = _int(c.text)
+            d = c.text
+    return None if y is None else _ymd(y, m, d)
+
+
+@lru_cache(maxsize=1 << 12)
+def _ymd(year: str, month: str | None, day: str | None) -> dt.date | None:
+    """The date of Year/Month/Day texts as written (cached: the same few dates recur in every record)."""
+    y = _int(year)
     if y is None:
         return None
     try:
-        return dt.date(y, m or 1, d or 1)
+        return dt.date(y, _month(month) or 1, _int(day) or 1)
     except ValueError:
         return None
 
@@ -576,13 +580,13 @@ class PubmedParser:
                     citation = _flat(c)
                 elif tag == "ArticleIdList":
                     for x in c:
-                        value = _text(x)
-                        if not value:
+                        value = x.text  # _text(x), inlined: references are most of a record's elements
+                        if not value or not (value := value.strip()):
                             continue
                         kind = x.get("IdType")
                         if kind == "pubmed":
                             if c_pmid is None:
-                                c_pmid = _int(value)
+                                c_pmid = int(value) if value.isdigit() else None
                         elif kind == "doi":
                             if c_doi is None:
                                 c_doi = value
