@@ -61,6 +61,11 @@ def _flat(elem: etree._Element | None) -> str | None:
     return " ".join(_WS("".join(elem.itertext()))) or None
 
 
+def _child(elem: etree._Element, tag: str) -> etree._Element | None:
+    """``elem.find(tag)`` for a plain tag name, matched in C (no ElementPath)."""
+    return next(elem.iterchildren(tag), None)
+
+
 def _text(elem: etree._Element | None) -> str | None:
     if elem is None:
         return None
@@ -215,7 +220,7 @@ class PubmedParser:
             if elem.tag == "PubmedBookArticle":
                 self._book(elem, rec)
             else:
-                mc, pd = (elem, None) if elem.tag == "MedlineCitation" else (elem.find("MedlineCitation"), elem.find("PubmedData"))
+                mc, pd = (elem, None) if elem.tag == "MedlineCitation" else (_child(elem, "MedlineCitation"), _child(elem, "PubmedData"))
                 if mc is None:
                     raise RecordError("no MedlineCitation element")
                 self._medline(mc, pd, elem, rec)
@@ -237,7 +242,7 @@ class PubmedParser:
     # -- MedlineCitation + PubmedData -------------------------------------------------------
     def _medline(self, mc: etree._Element, pd: etree._Element | None, whole: etree._Element, rec: _Record) -> None:
         rows = rec.sink.rows
-        pmid, version = self._pmid(mc.find("PMID"))
+        pmid, version = self._pmid(_child(mc, "PMID"))
         rec.pmid = pmid
         a: dict = {
             "status": mc.get("Status"), "date_completed": None, "date_revised": None,
@@ -601,10 +606,10 @@ class PubmedParser:
     # -- PubmedBookArticle ------------------------------------------------------------------
     def _book(self, elem: etree._Element, rec: _Record) -> None:
         rows = rec.sink.rows
-        doc = elem.find("BookDocument")
+        doc = _child(elem, "BookDocument")
         if doc is None:
             raise RecordError("PubmedBookArticle without BookDocument")
-        pmid, version = self._pmid(doc.find("PMID"))
+        pmid, version = self._pmid(_child(doc, "PMID"))
         rec.pmid = pmid
         a: dict = {
             "status": None, "date_completed": None, "date_revised": None, "title": None,
@@ -630,7 +635,7 @@ class PubmedParser:
                     elif bt == "PubDate":
                         a["pub"] = _pub_date(b)
                     elif bt == "Publisher":
-                        a["journal_title"] = _flat(b.find("PublisherName"))
+                        a["journal_title"] = _flat(_child(b, "PublisherName"))
                     elif bt == "Volume":
                         a["volume"] = _text(b)
             elif tag == "ArticleTitle":
@@ -666,7 +671,7 @@ class PubmedParser:
         self._pubtypes(pubtypes, pmid, rows["publication_types"])
         a["title"] = a["title"] or book_title
         publication_status = None
-        bd = elem.find("PubmedBookData")
+        bd = _child(elem, "PubmedBookData")
         if bd is not None:
             for c in bd:
                 if c.tag == "ArticleIdList":
@@ -682,7 +687,17 @@ def _excerpt(elem: etree._Element, n: int = 300) -> str:
     return etree.tostring(elem, encoding="unicode")[:n]
 
 
-_PMID_PATH = {"PubmedArticle": "MedlineCitation/PMID", "MedlineCitation": "PMID", "PubmedBookArticle": "BookDocument/PMID"}
+_PMID_PARENT = {"PubmedArticle": "MedlineCitation", "PubmedBookArticle": "BookDocument"}
+
+
+def _record_pmid(elem: etree._Element) -> etree._Element | None:
+    """The PMID element of a record (MedlineCitation/PMID, BookDocument/PMID or, bare, PMID), if any."""
+    parent = _PMID_PARENT.get(elem.tag)
+    if parent is not None:
+        elem = _child(elem, parent)
+        if elem is None:
+            return None
+    return _child(elem, "PMID")
 
 
 def _not_nested(elem: etree._Element) -> bool:
@@ -723,7 +738,7 @@ def _batches(elements: Iterator[etree._Element], name: str, parser: PubmedParser
                 sink, rejects, deleted, pmids = new()
                 continue
             parser.n += 1
-            pm = elem.find(_PMID_PATH[elem.tag])
+            pm = _record_pmid(elem)
             if pm is not None and _int(pm.text) in pmids:
                 yield emit()
                 sink, rejects, deleted, pmids = new()
