@@ -794,7 +794,7 @@ def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None 
                                        line_offset=piece.first_line - 1 - head.count(b"\n"))
         if piece.error is not None:
             elements = _then_raise(elements, piece.error)
-    with gc_paused():  # rows and Arrow arrays are many objects and no cycles
+    with gc_paused():  # rows and Arrow arrays: many objects, few cycles
         batches = [b for b in _batches(elements, name, parser, batch_size)
                    if b.n_records or b.rejects or b.deleted_pmids]
     return PieceResult(batches, parser.n, parser.broken)

@@ -47,9 +47,10 @@ class RowSink:
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (when on) for a bulk of allocations that makes no reference cycles.
+    """Pause the cyclic garbage collector (when on) for a bulk of allocations that makes few reference cycles.
 
-    Building rows and Arrow arrays allocates many objects; each collection would only rescan them.
+    Building rows and Arrow arrays allocates many objects; collections would mostly rescan them. The few
+    cycles made meanwhile are collected once the collector runs again.
     """
     enabled = gc.isenabled()
     gc.disable()
