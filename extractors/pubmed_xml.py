@@ -20,12 +20,14 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from lxml import etree
 
 from extractors.record_split import CLOSE, Piece, RecordSplitter
 from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, iter_piece_elements
 from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
+from schemas.batch import gc_paused
 
 TABLE_NAMES = [t.name for t in PUBMED_RECORD_TABLES] + ["reference_entries", "citation_edges"]
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
@@ -42,10 +44,9 @@ class RecordError(ValueError):
 
 
 def _norm(t: str) -> str:
-    """``" ".join(t.split())``, skipping the work for text that is already normal (most text)."""
-    # in parsed XML text the only ASCII whitespace is space, \t, \n and \r (other controls are not XML)
-    if t.isascii() and "\n" not in t and "  " not in t and "\t" not in t and "\r" not in t and t[0] != " " \
-            and t[-1] != " ":
+    """``" ".join(t.split())`` of non-empty ``t``, skipping the work for text that is already normal (most text)."""
+    # every character str.split() splits on, but the space, is non-printable: isprintable() rules them out
+    if t.isprintable() and "  " not in t and t[0] != " " and t[-1] != " ":
         return t
     return " ".join(_WS(t))
 
@@ -56,12 +57,13 @@ def _flat(elem: etree._Element | None) -> str | None:
         return None
     if len(elem) == 0:
         t = elem.text
-        if not t:
-            return None
-        t = _norm(t)
-        return t or None
-    t = " ".join(_WS("".join(elem.itertext())))
-    return t or None
+        return (_norm(t) or None) if t else None
+    return " ".join(_WS("".join(elem.itertext()))) or None
+
+
+def _child(elem: etree._Element, tag: str) -> etree._Element | None:
+    """``elem.find(tag)`` for a plain tag name, matched in C (no ElementPath)."""
+    return next(elem.iterchildren(tag), None)
 
 
 def _text(elem: etree._Element | None) -> str | None:
@@ -105,15 +107,22 @@ def _date(elem: etree._Element | None) -> dt.date | None:
     for c in elem:
         tag = c.tag
         if tag == "Year":
-            y = _int(c.text)
+            y = c.text
         elif tag == "Month":
-            m = _month(c.text)
+            m = c.text
         elif tag == "Day":
-            d = _int(c.text)
+            d = c.text
+    return None if y is None else _ymd(y, m, d)
+
+
+@lru_cache(maxsize=1 << 12)
+def _ymd(year: str, month: str | None, day: str | None) -> dt.date | None:
+    """The date of Year/Month/Day texts as written (cached: the same few dates recur in every record)."""
+    y = _int(year)
     if y is None:
         return None
     try:
-        return dt.date(y, m or 1, d or 1)
+        return dt.date(y, _month(month) or 1, _int(day) or 1)
     except ValueError:
         return None
 
@@ -211,7 +220,7 @@ class PubmedParser:
             if elem.tag == "PubmedBookArticle":
                 self._book(elem, rec)
             else:
-                mc, pd = (elem, None) if elem.tag == "MedlineCitation" else (elem.find("MedlineCitation"), elem.find("PubmedData"))
+                mc, pd = (elem, None) if elem.tag == "MedlineCitation" else (_child(elem, "MedlineCitation"), _child(elem, "PubmedData"))
                 if mc is None:
                     raise RecordError("no MedlineCitation element")
                 self._medline(mc, pd, elem, rec)
@@ -233,7 +242,7 @@ class PubmedParser:
     # -- MedlineCitation + PubmedData -------------------------------------------------------
     def _medline(self, mc: etree._Element, pd: etree._Element | None, whole: etree._Element, rec: _Record) -> None:
         rows = rec.sink.rows
-        pmid, version = self._pmid(mc.find("PMID"))
+        pmid, version = self._pmid(_child(mc, "PMID"))
         rec.pmid = pmid
         a: dict = {
             "status": mc.get("Status"), "date_completed": None, "date_revised": None,
@@ -285,7 +294,7 @@ class PubmedParser:
                 elif tag == "PublicationStatus":
                     publication_status = _text(c)
                 elif tag == "ReferenceList":
-                    self._references(c, pmid, rows["reference_entries"], rows["citation_edges"], [0], set())
+                    self._references(c, pmid, rows["reference_entries"], rows["citation_edges"])
         self._article_row(rec, pmid, version, "article", a, ids, publication_status, whole)
 
     def _article(self, art: etree._Element, pmid: int, a: dict, rows: dict[str, list]) -> None:
@@ -555,44 +564,52 @@ class PubmedParser:
             seen.add(status)
             out.append((pmid, status, _date(c)))
 
-    def _references(self, elem: etree._Element, pmid: int, out: list, edges: list, pos: list[int],
-                    cited: set[int]) -> None:
-        """PubmedData/ReferenceList, nested lists flattened in document order."""
+    @staticmethod
+    def _references(elem: etree._Element, pmid: int, out: list, edges: list, pos: int = 0,
+                    cited: set[int] | None = None) -> int:
+        """PubmedData/ReferenceList, nested lists flattened in document order; returns the last position."""
+        if cited is None:
+            cited = set()
+        append = out.append
         for r in elem:
             tag = r.tag
-            if tag == "ReferenceList":
-                self._references(r, pmid, out, edges, pos, cited)
-                continue
             if tag != "Reference":
+                if tag == "ReferenceList":
+                    pos = PubmedParser._references(r, pmid, out, edges, pos, cited)
                 continue
-            pos[0] += 1
+            pos += 1
             citation = c_pmid = c_doi = c_pmc = None
             for c in r:
-                if c.tag == "Citation":
+                tag = c.tag
+                if tag == "Citation":
                     citation = _flat(c)
-                elif c.tag == "ArticleIdList":
+                elif tag == "ArticleIdList":
                     for x in c:
-                        kind, value = x.get("IdType"), _text(x)
-                        if not value:
+                        value = x.text  # _text(x), inlined: references are most of a record's elements
+                        if not value or not (value := value.strip()):
                             continue
-                        if kind == "pubmed" and c_pmid is None:
-                            c_pmid = _int(value)
-                        elif kind == "doi" and c_doi is None:
-                            c_doi = value
+                        kind = x.get("IdType")
+                        if kind == "pubmed":
+                            if c_pmid is None:
+                                c_pmid = int(value) if value.isdigit() else None
+                        elif kind == "doi":
+                            if c_doi is None:
+                                c_doi = value
                         elif kind == "pmc" and c_pmc is None:
                             c_pmc = value
-            out.append((pmid, "pubmed", pos[0], citation, c_pmid, c_doi, c_pmc))
+            append((pmid, "pubmed", pos, citation, c_pmid, c_doi, c_pmc))
             if c_pmid is not None and c_pmid not in cited:
                 cited.add(c_pmid)
                 edges.append((pmid, c_pmid, "pubmed_reflist"))
+        return pos
 
     # -- PubmedBookArticle ------------------------------------------------------------------
     def _book(self, elem: etree._Element, rec: _Record) -> None:
         rows = rec.sink.rows
-        doc = elem.find("BookDocument")
+        doc = _child(elem, "BookDocument")
         if doc is None:
             raise RecordError("PubmedBookArticle without BookDocument")
-        pmid, version = self._pmid(doc.find("PMID"))
+        pmid, version = self._pmid(_child(doc, "PMID"))
         rec.pmid = pmid
         a: dict = {
             "status": None, "date_completed": None, "date_revised": None, "title": None,
@@ -618,7 +635,7 @@ class PubmedParser:
                     elif bt == "PubDate":
                         a["pub"] = _pub_date(b)
                     elif bt == "Publisher":
-                        a["journal_title"] = _flat(b.find("PublisherName"))
+                        a["journal_title"] = _flat(_child(b, "PublisherName"))
                     elif bt == "Volume":
                         a["volume"] = _text(b)
             elif tag == "ArticleTitle":
@@ -646,7 +663,7 @@ class PubmedParser:
             elif tag == "GrantList":
                 self._grants(c, pmid, rows["grants"])
             elif tag == "ReferenceList":
-                self._references(c, pmid, rows["reference_entries"], rows["citation_edges"], [0], set())
+                self._references(c, pmid, rows["reference_entries"], rows["citation_edges"])
             elif tag == "ELocationID":
                 kind = c.get("EIdType")
                 if kind == "doi" and a["eloc_doi"] is None:
@@ -654,7 +671,7 @@ class PubmedParser:
         self._pubtypes(pubtypes, pmid, rows["publication_types"])
         a["title"] = a["title"] or book_title
         publication_status = None
-        bd = elem.find("PubmedBookData")
+        bd = _child(elem, "PubmedBookData")
         if bd is not None:
             for c in bd:
                 if c.tag == "ArticleIdList":
@@ -670,7 +687,17 @@ def _excerpt(elem: etree._Element, n: int = 300) -> str:
     return etree.tostring(elem, encoding="unicode")[:n]
 
 
-_PMID_PATH = {"PubmedArticle": "MedlineCitation/PMID", "MedlineCitation": "PMID", "PubmedBookArticle": "BookDocument/PMID"}
+_PMID_PARENT = {"PubmedArticle": "MedlineCitation", "PubmedBookArticle": "BookDocument"}
+
+
+def _record_pmid(elem: etree._Element) -> etree._Element | None:
+    """The PMID element of a record (MedlineCitation/PMID, BookDocument/PMID or, bare, PMID), if any."""
+    parent = _PMID_PARENT.get(elem.tag)
+    if parent is not None:
+        elem = _child(elem, parent)
+        if elem is None:
+            return None
+    return _child(elem, "PMID")
 
 
 def _not_nested(elem: etree._Element) -> bool:
@@ -711,7 +738,7 @@ def _batches(elements: Iterator[etree._Element], name: str, parser: PubmedParser
                 sink, rejects, deleted, pmids = new()
                 continue
             parser.n += 1
-            pm = elem.find(_PMID_PATH[elem.tag])
+            pm = _record_pmid(elem)
             if pm is not None and _int(pm.text) in pmids:
                 yield emit()
                 sink, rejects, deleted, pmids = new()
@@ -767,7 +794,9 @@ def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None 
                                        line_offset=piece.first_line - 1 - head.count(b"\n"))
         if piece.error is not None:
             elements = _then_raise(elements, piece.error)
-    batches = [b for b in _batches(elements, name, parser, batch_size) if b.n_records or b.rejects or b.deleted_pmids]
+    with gc_paused():  # rows and Arrow arrays: many objects, few cycles
+        batches = [b for b in _batches(elements, name, parser, batch_size)
+                   if b.n_records or b.rejects or b.deleted_pmids]
     return PieceResult(batches, parser.n, parser.broken)
 
 

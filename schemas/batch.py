@@ -7,8 +7,11 @@ schema from `schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCit
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 
 import pyarrow as pa
 
@@ -37,18 +40,47 @@ class RowSink:
         self.rows: dict[str, list[tuple]] = {name: [] for name in table_names}
 
     def to_arrow(self) -> dict[str, pa.Table]:
-        out: dict[str, pa.Table] = {}
-        for name, rows in self.rows.items():
-            schema = TABLES[name].arrow_schema
-            if rows:
-                columns = list(zip(*rows, strict=True))
-                if len(columns) != len(schema):
-                    raise ValueError(f"{name}: rows have {len(columns)} values, schema has {len(schema)} columns")
-                arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
-                out[name] = pa.Table.from_arrays(arrays, schema=schema)
-            else:
-                out[name] = schema.empty_table()
-        return out
+        """One Arrow table per table name, rows in append order."""
+        with gc_paused():
+            return {name: _table(name, rows) for name, rows in self.rows.items()}
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (when on) for a bulk of allocations that makes few reference cycles.
+
+    Building rows and Arrow arrays allocates many objects; collections would mostly rescan them. The few
+    cycles made meanwhile are collected once the collector runs again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@cache
+def _row_type(name: str) -> tuple[pa.Schema, pa.StructType]:
+    """Arrow schema of table ``name`` and the struct type of one of its rows."""
+    schema = TABLES[name].arrow_schema
+    return schema, pa.struct(schema)
+
+
+def _table(name: str, rows: list[tuple]) -> pa.Table:
+    """``rows`` (tuples in the schema's column order) as a table of ``name``'s Arrow schema.
+
+    Converted in one pass as a struct array (no transposing in Python), then split into columns.
+    """
+    schema, row_type = _row_type(name)
+    if not rows:
+        return schema.empty_table()
+    if set(map(len, rows)) != {len(schema)}:
+        n = len(list(zip(*rows, strict=True)))  # raises when the rows differ in length
+        raise ValueError(f"{name}: rows have {n} values, schema has {len(schema)} columns")
+    batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=row_type))
+    return pa.Table.from_batches([batch], schema=schema)
 
 
 @dataclass
