@@ -85,6 +85,7 @@ class FileJob:
     items: queue.Queue = field(default_factory=queue.Queue)
     stop: threading.Event = field(default_factory=threading.Event)
     sha_ready: threading.Event = field(default_factory=threading.Event)
+    split_done: threading.Event = field(default_factory=threading.Event)  # every piece is queued
 
     def sha256(self) -> str | None:
         """The file's sha256 (computed in the splitter thread when a function was given for it)."""
@@ -92,8 +93,21 @@ class FileJob:
         return None if callable(self.source_sha256) else self.source_sha256
 
     def batches(self) -> Iterator[ParsedBatch]:
-        """The file's batches in file order (see `extractors.pubmed_xml.iter_batches`)."""
-        return pubmed_xml.ordered_batches(self._results(), self.name, self.batch_size)
+        """The file's batches in file order (see `extractors.pubmed_xml.iter_batches`).
+
+        Batches hold up to ``batch_size`` records, but once the whole file is cut, what is merged
+        is handed out as soon as the next piece is not parsed yet: the loader then loads while the
+        workers finish, and less is left to load after the last piece is parsed.
+        """
+        return pubmed_xml.ordered_batches(self._results(), self.name, self.batch_size, flush=self._would_wait)
+
+    def _would_wait(self) -> bool:
+        """The file is cut and the next piece in file order is still being parsed."""
+        if not self.split_done.is_set():
+            return False
+        with self.items.mutex:
+            nxt = self.items.queue[0] if self.items.queue else None
+        return nxt is not None and nxt[0] == "future" and not nxt[1].done()
 
     def _results(self) -> Iterator[pubmed_xml.PieceResult]:
         ended = False
@@ -204,6 +218,7 @@ class ParsePool:
                 job.items.put(("raise", exc, 0, b""))
             finally:
                 job.items.put(("end", None, 0, b""))
+                job.split_done.set()
 
     def _split(self, job: FileJob) -> None:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -846,13 +846,15 @@ def iter_batches(source: Source, *, source_name: str | None = None, batch_size: 
     yield from ordered_batches(results(), name, batch_size)
 
 
-def ordered_batches(results: Iterable[PieceResult], name: str, batch_size: int) -> Iterator[ParsedBatch]:
+def ordered_batches(results: Iterable[PieceResult], name: str, batch_size: int,
+                    flush: Callable[[], bool] | None = None) -> Iterator[ParsedBatch]:
     """The batches of consecutive piece results, "record N" keys renumbered, merged up to ``batch_size`` records.
 
     Stops after the piece in which the input broke. Always yields at least one (possibly empty) batch.
+    ``flush``: see `schemas.batch.merge_batches`.
     """
     out = 0
-    for batch in merge_batches(_renumbered(results), batch_size):
+    for batch in merge_batches(_renumbered(results), batch_size, flush):
         out += 1
         yield batch
     if not out:

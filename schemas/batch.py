@@ -8,7 +8,7 @@ schema from `schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCit
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -124,16 +124,26 @@ def concat_batches(batches: list[ParsedBatch]) -> ParsedBatch:
                        sum(b.n_records for b in batches))
 
 
-def merge_batches(batches: Iterable[ParsedBatch], batch_size: int) -> Iterator[ParsedBatch]:
+def merge_batches(batches: Iterable[ParsedBatch], batch_size: int,
+                  flush: Callable[[], bool] | None = None) -> Iterator[ParsedBatch]:
     """Merge consecutive small batches into batches of up to ``batch_size`` records.
 
     Keeps the batch rules of the parsers: a merged batch never holds the same record key twice, and a
     batch with deletions ends the merged batch it joins (deletions apply after its records).
+    ``flush``: asked before each wait for the next batch; when it says so, what is merged so far is
+    yielded at once (e.g. the consumer would otherwise sit idle while the last pieces are parsed).
     """
     acc: list[ParsedBatch] = []
     keys: set = set()
     n = 0
-    for batch in batches:
+    it = iter(batches)
+    while True:
+        if acc and flush is not None and flush():
+            yield concat_batches(acc)
+            acc, keys, n = [], set(), 0
+        batch = next(it, None)
+        if batch is None:
+            break
         bkeys = _keys(batch)
         if acc and (n + batch.n_records > batch_size or not keys.isdisjoint(bkeys)):
             yield concat_batches(acc)

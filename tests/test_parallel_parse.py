@@ -14,6 +14,7 @@ from extractors import pubmed_xml
 from extractors.parallel import ParsePool, worth_a_pool
 from extractors.record_split import RecordSplitter
 from extractors.xmlsource import InputError, Stream, iter_elements
+from schemas import ParsedBatch
 from tests.pubmed_fixtures import HEAD, TAIL, article, document
 from warehouse.checks import content_hashes
 from warehouse.db import connect
@@ -161,3 +162,35 @@ def test_closing_the_pool_early_stops_its_workers(tmp_path):
         with contextlib.suppress(psutil.NoSuchProcess):
             w.wait(timeout=5)
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_merge_flushes_when_asked_and_keeps_the_batch_rules():
+    """merge_batches hands out what it merged when `flush` says so; size and key rules still hold."""
+    from schemas.batch import merge_batches
+
+    def small(*pmids: int) -> ParsedBatch:
+        return next(pubmed_xml.iter_batches(document(*(article(p) for p in pmids)), source_name="m"))
+
+    parts = [small(1, 2), small(3, 4), small(5, 6), small(5, 7), small(8, 9)]
+    sizes = [b.n_records for b in merge_batches(iter(parts), batch_size=100)]
+    assert sizes == [6, 4]  # PMID 5 twice: the merged batch ends before its second copy
+    asked = []
+
+    def flush() -> bool:
+        asked.append(1)
+        return len(asked) == 2  # asked with something merged: after parts 1 and 2, it says yes
+    merged = list(merge_batches(iter(parts), batch_size=100, flush=flush))
+    assert [b.n_records for b in merged] == [4, 2, 4]
+    assert [len(b.tables["articles"]) for b in merged] == [4, 2, 4]
+    assert len(asked) == 5  # before each next part while something is merged
+
+
+def test_last_batches_of_a_pooled_file_are_handed_out_while_parsing_finishes(tmp_path):
+    """Once the file is cut, the loader gets what is parsed instead of waiting for a full batch."""
+    path = tmp_path / "many.xml"
+    path.write_bytes(document(*(article(20000 + i, refs=(1, 2, 3)) for i in range(1500))))
+    with ParsePool(1, piece_bytes=PIECE) as pool:
+        job = pool.submit(path, source_name=str(path), batch_size=100_000)
+        sizes = [b.n_records for b in job.batches()]
+    assert sum(sizes) == 1500
+    assert len(sizes) > 1, "one worker parses slower than the loader takes: batches end early"
