@@ -4,7 +4,7 @@ A benchmark, not a test. Run from the repository root:
 
     .venv/bin/python bench/load_bench.py [--records 30000] [--corpus ../shared/corpus/pubmed]
                                          [--out bench/out] [--skip-peer] [--repeat 1]
-                                         [--only a,b,c',c] [--repo DIR --label NAME]
+                                         [--only a,b,c',c] [--repo DIR --label NAME] [--prefect-api URL]
 
 (bench/README.md explains each measurement and option, and has the figures of a run.)
 
@@ -313,7 +313,7 @@ def _hwm(p) -> int:
     return 0
 
 
-def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
+def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None = None) -> dict:
     """(c) `litmeta --db DB load FILE` as a subprocess; wall clock and peak RSS.
 
     Peak RSS: the litmeta process's own high-water mark (VmHWM, polled every 50 ms, so at most the
@@ -321,6 +321,8 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
     process tree (litmeta + the Prefect temporary API server it starts as a child process + a
     parser process, if the load starts one), with each child's own VmHWM.
     With ``repo`` other than this checkout, runs ``python -m flows.cli`` from that checkout instead.
+    ``prefect_api``: the flow reports to this running Prefect server (PREFECT_API_URL) instead of the
+    temporary server litmeta starts otherwise.
     """
     import psutil
 
@@ -335,7 +337,10 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
     cpu_before = _children_cpu()
     t0 = time.perf_counter()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=repo)
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        if prefect_api:
+            env["PREFECT_API_URL"] = prefect_api
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=repo, env=env)
         ps = psutil.Process(proc.pid)
         own_hwm = 0
         tree_peak = 0
@@ -373,7 +378,7 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT) -> dict:
             counts["reference_entries"] = con.execute("SELECT count(*) FROM reference_entries").fetchall()[0][0]
     except Exception as exc:  # noqa: BLE001
         counts["error"] = str(exc)[:200]
-    return {"records": counts.get("articles"), "seconds": seconds, "cpu_seconds": cpu_seconds,
+    return {"records": counts.get("articles"), "seconds": seconds, "cpu_seconds": cpu_seconds, "prefect_api": prefect_api,
             "exit_code": proc.returncode, "command": " ".join(cmd),
             "peak_rss_litmeta": own_hwm, "peak_rss_tree_sum": tree_peak,
             # parser processes: every descendant but Prefect's server (the parse pool's workers are forked
@@ -434,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repo", type=Path, default=ROOT,
                     help="litmeta checkout whose code (c) and (c') run, e.g. a scratch worktree with a patch applied")
     ap.add_argument("--label", default="", help="results go to OUT/load_bench[-LABEL].json")
+    ap.add_argument("--prefect-api", metavar="URL",
+                    help="(c) reports to this running Prefect server (e.g. from 'prefect server start') instead of "
+                         "the temporary one litmeta starts: the set-up of a scheduled deployment")
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("file", nargs="?", type=Path, help=argparse.SUPPRESS)
@@ -477,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for _ in range(max(1, args.repeat)):
             if what == "cli":
-                r = measure_cli(path, out / "bench.duckdb", repo)
+                r = measure_cli(path, out / "bench.duckdb", repo, args.prefect_api)
             elif what == "inproc":
                 r = run_child(what, path, out / "bench_inproc.duckdb", repo)
             else:
@@ -541,8 +549,9 @@ def write_report(args: argparse.Namespace, argv: list[str] | None, out: Path, me
     if c:
         print(f"  (c) peak RSS: litmeta process {_mib(c['peak_rss_litmeta'])} (own VmHWM, polled every 50 ms)"
               + (f" + parse child {_mib(c['peak_rss_parse_child'])}" if c["peak_rss_parse_child"] else "")
-              + f"; Prefect temporary server {_mib(c['peak_rss_prefect_server'])};"
-              f" whole tree, peak of summed RSS {_mib(c['peak_rss_tree_sum'])}")
+              + (f"; Prefect server at {c['prefect_api']} (not litmeta's);" if c.get("prefect_api") else
+                 f"; Prefect temporary server {_mib(c['peak_rss_prefect_server'])};")
+              + f" whole tree, peak of summed RSS {_mib(c['peak_rss_tree_sum'])}")
         if cp:
             print(f"  (c) - (c') = {c['seconds'] - cp['seconds']:.1f} s: CLI start, Prefect import and temporary "
                   f"server, flow/task runs, summary; (c') warehouse setup {cp['setup_seconds']:.2f} s (not timed)")
