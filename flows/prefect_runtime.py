@@ -11,14 +11,16 @@ left alone and the flows report there.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -47,6 +49,22 @@ def quiet_run_errors() -> None:
             handler.addFilter(_RunErrorsStayOffConsole())
 
 
+def _parent_death_signal() -> Callable[[], None] | None:
+    """On Linux, what makes the server get SIGTERM when litmeta dies, even killed outright (prctl PDEATHSIG).
+
+    Prefect's own temporary server outlives a killed client; litmeta's does not. The function is
+    looked up before the fork: the child only calls it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    sigterm = int(signal.SIGTERM)
+    return lambda: prctl(1, sigterm)  # 1 = PR_SET_PDEATHSIG
+
+
 class TemporaryApi:
     """Prefect's temporary API server, launched with Prefect's own command line and environment."""
 
@@ -71,6 +89,7 @@ class TemporaryApi:
              "--log-level", "error", "--lifespan", "on"],
             env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                  "PREFECT__SERVER_FINAL": "1"},
+            preexec_fn=_parent_death_signal(),
         )
         return self
 

@@ -47,3 +47,48 @@ def test_load_runs_its_flow_on_the_temporary_server_and_stops_it(tmp_path):
         runs = con.execute("SELECT f.name, r.state_type FROM flow_run r JOIN flow f ON f.id = r.flow_id").fetchall()
     assert runs == [("load_files", "COMPLETED")]
     assert _servers_of(home) == []
+
+
+def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
+    """kill -9 of litmeta mid-run (no cleanup runs in it) still stops the server it started."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    from extractors.sandbox import SandboxServer
+    from flows.commands import bundled_snapshot
+
+    home = tmp_path / "prefect-home"
+    db = tmp_path / "w.duckdb"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    installed = Path(sys.executable).with_name("litmeta")
+    exe = [str(installed)] if installed.exists() else [sys.executable, "-m", "flows.cli"]
+    with SandboxServer(bundled_snapshot(), faults="slow=1.0,seed=1") as sb:  # every answer takes 1-3 s
+        proc = subprocess.Popen(exe + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+        try:
+            deadline = time.monotonic() + 90
+            running = False
+            while time.monotonic() < deadline and proc.poll() is None and not running:
+                time.sleep(0.3)
+                try:
+                    with duckdb.connect(str(db), read_only=True) as con:
+                        running = con.execute(
+                            "SELECT count(*) FROM ingest_runs WHERE status = 'running'").fetchall()[0][0] > 0
+                except duckdb.Error:
+                    pass
+            assert running, "the network run never started"
+            assert _servers_of(home), "no temporary server while the flow runs"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        deadline = time.monotonic() + 15
+        while _servers_of(home) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert _servers_of(home) == []
