@@ -8,7 +8,9 @@ tables. `FileJob.batches` hands the results back in file order, merged into batc
 ``batch_size`` records, exactly as `extractors.pubmed_xml.iter_batches` does in one process.
 
 Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed (the XML
-of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader).
+of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader), and at
+most ``max_queued`` pieces are cut and not parsed yet: the splitter stays a few pieces ahead of the
+workers instead of holding unparsed XML that no worker can take yet.
 Workers ignore SIGINT, and exit when their parent dies: Ctrl-C reaches the main process, whose
 `ParsePool.close` cancels what is queued and waits for the workers to finish their current piece.
 """
@@ -34,6 +36,9 @@ from schemas import ParsedBatch
 
 DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
 DEFAULT_INFLIGHT = 192 << 20
+# Part of a file read by the splitter from which the loader takes what is parsed instead of full
+# batches: its last batches are smaller, so less is left to load once the workers are done.
+FINAL_STRETCH = 0.6
 
 
 def _worker_init() -> None:
@@ -86,6 +91,7 @@ class FileJob:
     stop: threading.Event = field(default_factory=threading.Event)
     sha_ready: threading.Event = field(default_factory=threading.Event)
     split_done: threading.Event = field(default_factory=threading.Event)  # every piece is queued
+    splitter: RecordSplitter | None = None
 
     def sha256(self) -> str | None:
         """The file's sha256 (computed in the splitter thread when a function was given for it)."""
@@ -95,15 +101,16 @@ class FileJob:
     def batches(self) -> Iterator[ParsedBatch]:
         """The file's batches in file order (see `extractors.pubmed_xml.iter_batches`).
 
-        Batches hold up to ``batch_size`` records, but once the whole file is cut, what is merged
-        is handed out as soon as the next piece is not parsed yet: the loader then loads while the
-        workers finish, and less is left to load after the last piece is parsed.
+        Batches hold up to ``batch_size`` records, but in the last part of the file (FINAL_STRETCH),
+        what is merged is handed out as soon as the next piece is not parsed yet: the loader then
+        loads while the workers finish, and less is left to load after the last piece is parsed.
         """
         return pubmed_xml.ordered_batches(self._results(), self.name, self.batch_size, flush=self._would_wait)
 
     def _would_wait(self) -> bool:
-        """The file is cut and the next piece in file order is still being parsed."""
-        if not self.split_done.is_set():
+        """The file is (nearly) all cut and the next piece in file order is still being parsed."""
+        near_end = self.splitter is not None and self.splitter.fraction_read >= FINAL_STRETCH
+        if not (near_end or self.split_done.is_set()):
             return False
         with self.items.mutex:
             nxt = self.items.queue[0] if self.items.queue else None
@@ -151,9 +158,11 @@ class ParsePool:
     """Worker processes parsing submitted PubMed files piece by piece; use as a context manager."""
 
     def __init__(self, workers: int | None = None, *, max_inflight: int = DEFAULT_INFLIGHT,
-                 piece_bytes: int = DEFAULT_PIECE) -> None:
+                 piece_bytes: int = DEFAULT_PIECE, max_queued: int | None = None) -> None:
         self.workers = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
         self.max_inflight = max_inflight
+        self.max_queued = max_queued or 2 * self.workers + 2  # one being parsed and two waiting, per worker
+        self._queued = 0  # pieces submitted and not parsed yet
         self.piece_bytes = piece_bytes
         self._executor: ProcessPoolExecutor | None = None
         self._jobs: queue.Queue = queue.Queue()
@@ -226,7 +235,7 @@ class ParsePool:
                 job.source_sha256 = job.source_sha256()
         finally:
             job.sha_ready.set()
-        splitter = RecordSplitter(job.path, job.name, target=self.piece_bytes)
+        splitter = job.splitter = RecordSplitter(job.path, job.name, target=self.piece_bytes)
         pieces = iter(splitter)
         try:
             for piece in pieces:
@@ -237,17 +246,21 @@ class ParsePool:
                     return
                 size = len(piece.body)
                 with self._cond:
-                    while self._inflight > 0 and self._inflight + size > self.max_inflight:
+                    while (self._inflight > 0 and self._inflight + size > self.max_inflight) \
+                            or self._queued >= self.max_queued:
                         if job.stop.is_set() or self._closed:
                             return
                         self._cond.wait(0.5)
                     self._inflight += size
+                    self._queued += 1
                 assert self._executor is not None
                 charge = _Charge(size)
                 try:
                     fut: Future = self._executor.submit(pubmed_xml.parse_piece, piece, splitter.head, job.name,
                                                         job.source_sha256, job.batch_size)
                 except RuntimeError:  # shut down meanwhile
+                    with self._cond:
+                        self._queued -= 1
                     self._release(charge)
                     return
                 del piece
@@ -269,7 +282,10 @@ class ParsePool:
             return item
 
     def _parsed(self, charge: _Charge, fut: Future) -> None:
-        """A piece was parsed: its XML is gone, its Arrow tables wait for the loader (usually fewer bytes)."""
+        """A piece was parsed (or cancelled): its XML is gone, its Arrow tables wait for the loader."""
+        with self._cond:
+            self._queued -= 1
+            self._cond.notify_all()
         if fut.cancelled() or fut.exception() is not None:
             return
         size = sum(t.nbytes for r in fut.result().batches for t in r.tables.values())

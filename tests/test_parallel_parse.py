@@ -194,3 +194,37 @@ def test_last_batches_of_a_pooled_file_are_handed_out_while_parsing_finishes(tmp
         sizes = [b.n_records for b in job.batches()]
     assert sum(sizes) == 1500
     assert len(sizes) > 1, "one worker parses slower than the loader takes: batches end early"
+
+
+def test_splitter_stays_a_few_pieces_ahead_of_the_workers(tmp_path):
+    """Unparsed XML held in memory is bounded by max_queued pieces, not by the whole in-flight budget."""
+    path = tmp_path / "ahead.xml"
+    path.write_bytes(document(*(article(30000 + i, refs=(1, 2)) for i in range(1500))))
+    with ParsePool(1, piece_bytes=PIECE, max_queued=3) as pool:
+        queued_at_submit = []
+        submit = pool._executor.submit
+
+        def counting_submit(*args, **kwargs):
+            queued_at_submit.append(pool._queued)
+            return submit(*args, **kwargs)
+
+        pool._executor.submit = counting_submit
+        n = sum(b.n_records for b in pool.submit(path, source_name=str(path)).batches())
+    assert n == 1500
+    assert len(queued_at_submit) > 10 and max(queued_at_submit) <= 3
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_splitter_reports_how_much_of_the_file_it_has_read(tmp_path, gz):
+    import os
+
+    # 13 MB of XML, 2.5 MB gzip (random titles): the gzip reader reads its file in several chunks
+    data = document(*(article(40000 + i, title=os.urandom(300).hex()) for i in range(6000)))
+    path = tmp_path / ("f.xml.gz" if gz else "f.xml")
+    path.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
+    splitter = RecordSplitter(path, str(path), target=256 << 10)
+    seen = [splitter.fraction_read for _ in splitter]
+    assert len(seen) > 10 and seen == sorted(seen) and 0 < seen[0] < 0.5
+    assert splitter.fraction_read == 1.0
+    in_memory = RecordSplitter(data, "mem", target=256 << 10)
+    assert [in_memory.fraction_read for _ in in_memory][-1] == 0.0  # unknown for bytes: never "near the end"
