@@ -39,6 +39,7 @@ DEFAULT_INFLIGHT = 192 << 20
 # Part of a file read by the splitter from which the loader takes what is parsed instead of full
 # batches: its last batches are smaller, so less is left to load once the workers are done.
 FINAL_STRETCH = 0.6
+FLUSH_MIN_RECORDS = 2000  # until the file is all cut: each transaction costs (DuckDB vacuums tables' tails)
 
 
 def _worker_init() -> None:
@@ -107,10 +108,11 @@ class FileJob:
         """
         return pubmed_xml.ordered_batches(self._results(), self.name, self.batch_size, flush=self._would_wait)
 
-    def _would_wait(self) -> bool:
-        """The file is (nearly) all cut and the next piece in file order is still being parsed."""
+    def _would_wait(self, merged: int) -> bool:
+        """The next piece in file order is still being parsed, and the file is all cut, or nearly
+        and ``merged`` records make a batch worth a transaction (FLUSH_MIN_RECORDS)."""
         near_end = self.splitter is not None and self.splitter.fraction_read >= FINAL_STRETCH
-        if not (near_end or self.split_done.is_set()):
+        if not (self.split_done.is_set() or (near_end and merged >= FLUSH_MIN_RECORDS)):
             return False
         with self.items.mutex:
             nxt = self.items.queue[0] if self.items.queue else None
@@ -161,7 +163,7 @@ class ParsePool:
                  piece_bytes: int = DEFAULT_PIECE, max_queued: int | None = None) -> None:
         self.workers = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
         self.max_inflight = max_inflight
-        self.max_queued = max_queued or 2 * self.workers + 2  # one being parsed and two waiting, per worker
+        self.max_queued = max_queued or 4 * self.workers + 4  # a few pieces ahead of each worker
         self._queued = 0  # pieces submitted and not parsed yet
         self.piece_bytes = piece_bytes
         self._executor: ProcessPoolExecutor | None = None

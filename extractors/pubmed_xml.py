@@ -847,7 +847,7 @@ def iter_batches(source: Source, *, source_name: str | None = None, batch_size: 
 
 
 def ordered_batches(results: Iterable[PieceResult], name: str, batch_size: int,
-                    flush: Callable[[], bool] | None = None) -> Iterator[ParsedBatch]:
+                    flush: Callable[[int], bool] | None = None) -> Iterator[ParsedBatch]:
     """The batches of consecutive piece results, "record N" keys renumbered, merged up to ``batch_size`` records.
 
     Stops after the piece in which the input broke. Always yields at least one (possibly empty) batch.

@@ -207,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
     _configure_env(args)
     from extractors.errors import EntrezError, EntrezPermanentError
     from flows.pipeline import UsageError
+    from flows.prefect_runtime import PrefectUnavailable
     from warehouse.db import WarehouseError
 
     previous = _on_interrupt(args.verb) if args.verb in RUN_VERBS else None
     try:
         return run(args)
-    except (CliError, UsageError, WarehouseError) as exc:
+    except (CliError, UsageError, WarehouseError, PrefectUnavailable) as exc:
         print(f"litmeta {args.verb}: {exc}", file=sys.stderr)
         return 2
     except EntrezPermanentError as exc:

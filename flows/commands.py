@@ -88,7 +88,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     dirs = [str(f) for f in args.files if f.is_dir()]
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
-    check_writable(check_path(args.db))
+    _writable_db(args.db)  # a path that cannot be a warehouse is refused before anything starts
     # Prefect's temporary server boots and large PubMed files start parsing in worker processes
     # now, while Prefect is imported (seconds); the flow's tasks then load what was parsed
     with PrefectRun(args.verbose) as prefect, prefetch(list(args.files)), _writing(args.db, "load") as db:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from extractors import pmc_xml, pubmed_xml
 from extractors.parallel import FileJob, ParsePool, worth_a_pool
+from extractors.xmlsource import GZIP_ERRORS
 from schemas import ParsedBatch, Reject
 from warehouse.db import crash_point, session
 from warehouse.load import BATCH_RECORDS, BatchLoader, LoadStats, record_rejects, utcnow
@@ -34,7 +35,7 @@ def detect_kind(path: Path) -> str:
                 fh.seek(0)
                 try:
                     head = gzip.GzipFile(fileobj=fh).read(4096)
-                except (OSError, EOFError):
+                except (*GZIP_ERRORS, OSError):
                     return "pubmed"  # the parser reports the broken gzip with the file name
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory; give XML files (e.g. {path}/*.xml.gz)") from None

@@ -65,8 +65,19 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return lambda: prctl(1, sigterm)  # 1 = PR_SET_PDEATHSIG
 
 
+class PrefectUnavailable(Exception):
+    """Prefect's temporary API server could not be started; the message says what to do."""
+
+
+_HINT = "; check PREFECT_HOME and the Prefect settings, or run 'prefect server start' and set PREFECT_API_URL"
+
+
 class TemporaryApi:
-    """Prefect's temporary API server, launched with Prefect's own command line and environment."""
+    """Prefect's temporary API server, launched with Prefect's own command line.
+
+    Its environment is litmeta's (so the same Prefect profile and settings) plus the variables
+    Prefect sets for a temporary server (no UI, ephemeral).
+    """
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
@@ -83,6 +94,7 @@ class TemporaryApi:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
+        # preexec_fn runs in the forked child before exec: only a prctl system call (see above)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
              "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
@@ -93,8 +105,13 @@ class TemporaryApi:
         )
         return self
 
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S) -> None:
-        """Block until the server answers /health; relaunch on a taken port (uvicorn's exit code 3)."""
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S, relaunches: int = 2) -> None:
+        """Block until the server answers /health; relaunch (a few times) when it fails to start.
+
+        uvicorn exits with code 3 when the port was taken meanwhile, and also when the app fails
+        to start (e.g. an unusable Prefect database): after ``relaunches`` it gives up.
+        Raises `PrefectUnavailable`.
+        """
         import httpx
 
         deadline = time.monotonic() + timeout
@@ -102,19 +119,20 @@ class TemporaryApi:
             while time.monotonic() < deadline:
                 assert self.proc is not None
                 code = self.proc.poll()
-                if code == 3:
+                if code == 3 and relaunches > 0:
+                    relaunches -= 1
                     self.launch()
                 elif code is not None:
-                    raise RuntimeError(f"Prefect's temporary API server exited with code {code} while starting; "
-                                       "run 'prefect server start' and set PREFECT_API_URL, or retry")
+                    raise PrefectUnavailable(f"Prefect's temporary API server exited with code {code} while "
+                                             f"starting (its messages are above){_HINT}")
                 try:
-                    if client.get(f"{self.api_url}/health").status_code == 200:
-                        return
+                    ok = client.get(f"{self.api_url}/health").status_code == 200
                 except httpx.TransportError:
-                    pass
+                    ok = False
+                if ok and self.proc.poll() is None:  # ours answered, not something else on that port
+                    return
                 time.sleep(0.1)
-        raise RuntimeError(f"Prefect's temporary API server did not start within {timeout:g} s; "
-                           "run 'prefect server start' and set PREFECT_API_URL, or retry")
+        raise PrefectUnavailable(f"Prefect's temporary API server did not start within {timeout:g} s{_HINT}")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -176,10 +194,23 @@ class PrefectRun:
 
     def __exit__(self, *exc: object) -> None:
         try:
+            if self.api is not None:
+                _drain_prefect_senders()  # while the settings still point at the live server
             self._stack.close()
         finally:
             if self.api is not None:
                 self.api.stop()
+
+
+def _drain_prefect_senders() -> None:
+    """Send what Prefect's background senders still hold (events carry task-run states; logs) and drop them.
+
+    They are one per process and keep the API address they started with, so they must not outlive
+    the server (a later run in the same process would send to a stopped server).
+    """
+    for module, name in (("prefect.events.worker", "EventsWorker"), ("prefect.logging.handlers", "APILogWorker")):
+        if module in sys.modules:  # nothing was sent if Prefect never loaded it
+            getattr(sys.modules[module], name).drain_all()
 
 
 @contextmanager

@@ -125,20 +125,21 @@ def concat_batches(batches: list[ParsedBatch]) -> ParsedBatch:
 
 
 def merge_batches(batches: Iterable[ParsedBatch], batch_size: int,
-                  flush: Callable[[], bool] | None = None) -> Iterator[ParsedBatch]:
+                  flush: Callable[[int], bool] | None = None) -> Iterator[ParsedBatch]:
     """Merge consecutive small batches into batches of up to ``batch_size`` records.
 
     Keeps the batch rules of the parsers: a merged batch never holds the same record key twice, and a
     batch with deletions ends the merged batch it joins (deletions apply after its records).
-    ``flush``: asked before each wait for the next batch; when it says so, what is merged so far is
-    yielded at once (e.g. the consumer would otherwise sit idle while the last pieces are parsed).
+    ``flush(n)``: asked before each wait for the next batch, with the number of records merged so
+    far; when it says so, they are yielded at once (e.g. the consumer would otherwise sit idle
+    while the last pieces are parsed).
     """
     acc: list[ParsedBatch] = []
     keys: set = set()
     n = 0
     it = iter(batches)
     while True:
-        if acc and flush is not None and flush():
+        if acc and flush is not None and flush(n):
             yield concat_batches(acc)
             acc, keys, n = [], set(), 0
         batch = next(it, None)

@@ -126,6 +126,15 @@ def test_load_reports_rejects_with_exit_1(tmp_path, prefect_api):
     assert f"rejected: {xml}: record 2: record has no PMID" in r.stderr
     missing = run_cli(["--db", str(tmp_path / "w.duckdb"), "load", str(tmp_path / "nope.xml")], prefect_api)
     _one_line_error(missing, "no such file", "nope.xml")
+    import gzip
+
+    data = bytearray(gzip.compress(document(article(7))))
+    data[10] = 0xFF  # the first deflate block has the reserved type: zlib.error while sniffing the kind
+    broken = tmp_path / "invalid.xml.gz"
+    broken.write_bytes(bytes(data))
+    r = run_cli(["--db", str(tmp_path / "w.duckdb"), "load", str(broken)], prefect_api)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"rejected: {broken}: after 0 uncompressed bytes: gzip stream broken" in r.stderr
 
 
 def test_parser_accepts_globals_after_the_verb():

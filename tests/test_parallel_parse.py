@@ -176,13 +176,13 @@ def test_merge_flushes_when_asked_and_keeps_the_batch_rules():
     assert sizes == [6, 4]  # PMID 5 twice: the merged batch ends before its second copy
     asked = []
 
-    def flush() -> bool:
-        asked.append(1)
+    def flush(merged: int) -> bool:
+        asked.append(merged)
         return len(asked) == 2  # asked with something merged: after parts 1 and 2, it says yes
     merged = list(merge_batches(iter(parts), batch_size=100, flush=flush))
     assert [b.n_records for b in merged] == [4, 2, 4]
     assert [len(b.tables["articles"]) for b in merged] == [4, 2, 4]
-    assert len(asked) == 5  # before each next part while something is merged
+    assert asked == [2, 4, 2, 2, 4]  # before each next part while something is merged: how many records
 
 
 def test_last_batches_of_a_pooled_file_are_handed_out_while_parsing_finishes(tmp_path):

@@ -92,3 +92,39 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
         while _servers_of(home) and time.monotonic() < deadline:
             time.sleep(0.2)
     assert _servers_of(home) == []
+
+
+def _no_api_env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return env | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path):
+    """Prefect's event sender (it carries task-run states) is drained before each temporary server stops,
+    so a second command in the same process does not send to the first, stopped, server."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "prefect-home"
+    code = ("import sys; from flows.cli import main\n"
+            f"for db in ('{tmp_path / 'a.duckdb'}', '{tmp_path / 'b.duckdb'}'):\n"
+            f"    assert main(['--db', db, 'load', '{SEED_XML}']) == 0\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_no_api_env(home), capture_output=True,
+                       text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Unable to connect" not in r.stderr
+    with sqlite3.connect(home / "prefect.db") as con:
+        flows = con.execute("SELECT state_type FROM flow_run").fetchall()
+        tasks = con.execute("SELECT state_type FROM task_run").fetchall()
+    assert flows == [("COMPLETED",), ("COMPLETED",)]
+    assert tasks == [("COMPLETED",), ("COMPLETED",)]
+
+
+def test_a_temporary_server_that_cannot_start_is_one_line_and_exit_2(tmp_path):
+    env = _no_api_env(tmp_path / "prefect-home") | {
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/prefect.db"}
+    r = run_cli(["--db", str(tmp_path / "w.duckdb"), "load", str(SEED_XML)], env, timeout=180)
+    assert r.returncode == 2, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("litmeta load: Prefect's temporary API server exited with code"), last
+    assert "PREFECT_API_URL" in last
