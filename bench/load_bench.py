@@ -356,8 +356,9 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
                 for c in ps.children(recursive=True):
                     try:
                         total += c.memory_info().rss
-                        if c.pid not in child_cmd:
-                            child_cmd[c.pid] = " ".join(c.cmdline())
+                        # every poll: a child's command line changes at exec (the Prefect server is
+                        # forked from litmeta, then exec's uvicorn)
+                        child_cmd[c.pid] = " ".join(c.cmdline())
                         child_hwm[c.pid] = max(_hwm(c), child_hwm.get(c.pid, 0))
                     except psutil.Error:
                         pass
