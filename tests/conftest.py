@@ -48,15 +48,44 @@ def prefect_api(tmp_path_factory):
                "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 
 
+def litmeta_cmd() -> list[str]:
+    """The installed `litmeta` entry point (or ``python -m flows.cli`` without one)."""
+    import sys
+
+    exe = Path(sys.executable).with_name("litmeta")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "flows.cli"]
+
+
 def run_cli(args: list[str], env_extra: dict | None = None, timeout: float = 300, cwd: Path | None = None):
     """Run the installed `litmeta` entry point as a subprocess; returns CompletedProcess (text)."""
     import subprocess
-    import sys
 
     env = {**os.environ, **(env_extra or {})}
-    exe = Path(sys.executable).with_name("litmeta")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "flows.cli"]
-    return subprocess.run(cmd + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+    return subprocess.run(litmeta_cmd() + args, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+def temporary_prefect_env(home: Path) -> dict:
+    """This process's environment without a Prefect API: a CLI run starts its temporary server (PREFECT_HOME=home)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return env | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
+def wait_until_running(proc, db: Path, timeout: float = 90) -> bool:
+    """Poll the warehouse until it shows a 'running' run (True), or ``proc`` ends or time is up (False)."""
+    import time
+
+    import duckdb
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        try:
+            with duckdb.connect(str(db), read_only=True) as con:
+                if con.execute("SELECT count(*) FROM ingest_runs WHERE status = 'running'").fetchall()[0][0]:
+                    return True
+        except duckdb.Error:
+            pass
+    return False
 
 
 @contextmanager

@@ -7,12 +7,19 @@ import re
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from flows.cli import build_parser, main
-from tests.conftest import BUNDLED_SNAPSHOT, REPO, refusing_server, run_cli
+from tests.conftest import (
+    BUNDLED_SNAPSHOT,
+    REPO,
+    litmeta_cmd,
+    refusing_server,
+    run_cli,
+    temporary_prefect_env,
+    wait_until_running,
+)
 from tests.pubmed_fixtures import article, document
 
 VERBS = ["ingest", "network", "refresh", "search", "load", "sql", "export", "serve", "sandbox", "demo"]
@@ -181,23 +188,12 @@ def test_ctrl_c_during_a_run_exits_promptly_and_marks_it_interrupted(tmp_path):
     from extractors.sandbox import SandboxServer
 
     db = tmp_path / "w.duckdb"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = temporary_prefect_env(tmp_path / "prefect-home")
     with SandboxServer(BUNDLED_SNAPSHOT, faults="slow=1.0,seed=1") as sb:  # every answer takes 1-3 s
-        installed = Path(sys.executable).with_name("litmeta")
-        exe = [str(installed)] if installed.exists() else [sys.executable, "-m", "flows.cli"]
-        proc = subprocess.Popen(exe + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
+        proc = subprocess.Popen(litmeta_cmd() + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
                                 start_new_session=True)
-        deadline = time.monotonic() + 90
-        running = False
-        while time.monotonic() < deadline and proc.poll() is None and not running:
-            time.sleep(0.3)
-            try:
-                with duckdb.connect(str(db), read_only=True) as con:
-                    running = con.execute("SELECT count(*) FROM ingest_runs WHERE status = 'running'").fetchall()[0][0] > 0
-            except duckdb.Error:
-                pass
+        running = wait_until_running(proc, db)
         assert running, "the network run never started"
         os.killpg(proc.pid, signal.SIGINT)
         t0 = time.monotonic()

@@ -6,7 +6,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import litmeta_cmd, run_cli, temporary_prefect_env, wait_until_running
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_XML = REPO / "extractors" / "sandbox" / "snapshots" / "39047240" / "pubmed" / "seed_network.xml"
@@ -38,8 +38,7 @@ def test_load_runs_its_flow_on_the_temporary_server_and_stops_it(tmp_path):
     """Without PREFECT_API_URL, the flow run is recorded by the temporary server litmeta started
     (Prefect's database under PREFECT_HOME), and no server outlives the command."""
     home = tmp_path / "prefect-home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = temporary_prefect_env(home)
     r = run_cli(["--db", str(tmp_path / "w.duckdb"), "load", str(SEED_XML)], env, timeout=180)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "records new 11" in r.stdout
@@ -53,34 +52,19 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
     """kill -9 of litmeta mid-run (no cleanup runs in it) still stops the server it started."""
     import signal
     import subprocess
-    import sys
     import time
-
-    import duckdb
 
     from extractors.sandbox import SandboxServer
     from flows.commands import bundled_snapshot
 
     home = tmp_path / "prefect-home"
     db = tmp_path / "w.duckdb"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    installed = Path(sys.executable).with_name("litmeta")
-    exe = [str(installed)] if installed.exists() else [sys.executable, "-m", "flows.cli"]
     with SandboxServer(bundled_snapshot(), faults="slow=1.0,seed=1") as sb:  # every answer takes 1-3 s
-        proc = subprocess.Popen(exe + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO)
+        proc = subprocess.Popen(litmeta_cmd() + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=temporary_prefect_env(home),
+                                cwd=REPO)
         try:
-            deadline = time.monotonic() + 90
-            running = False
-            while time.monotonic() < deadline and proc.poll() is None and not running:
-                time.sleep(0.3)
-                try:
-                    with duckdb.connect(str(db), read_only=True) as con:
-                        running = con.execute(
-                            "SELECT count(*) FROM ingest_runs WHERE status = 'running'").fetchall()[0][0] > 0
-                except duckdb.Error:
-                    pass
+            running = wait_until_running(proc, db)
             assert running, "the network run never started"
             assert _servers_of(home), "no temporary server while the flow runs"
             proc.send_signal(signal.SIGKILL)
@@ -94,11 +78,6 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
     assert _servers_of(home) == []
 
 
-def _no_api_env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    return env | {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-
-
 def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path):
     """Prefect's event sender (it carries task-run states) is drained before each temporary server stops,
     so a second command in the same process does not send to the first, stopped, server."""
@@ -109,7 +88,7 @@ def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path)
     code = ("import sys; from flows.cli import main\n"
             f"for db in ('{tmp_path / 'a.duckdb'}', '{tmp_path / 'b.duckdb'}'):\n"
             f"    assert main(['--db', db, 'load', '{SEED_XML}']) == 0\n")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=_no_api_env(home), capture_output=True,
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=temporary_prefect_env(home), capture_output=True,
                        text=True, timeout=240)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Unable to connect" not in r.stderr
@@ -121,7 +100,7 @@ def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path)
 
 
 def test_a_temporary_server_that_cannot_start_is_one_line_and_exit_2(tmp_path):
-    env = _no_api_env(tmp_path / "prefect-home") | {
+    env = temporary_prefect_env(tmp_path / "prefect-home") | {
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/prefect.db"}
     r = run_cli(["--db", str(tmp_path / "w.duckdb"), "load", str(SEED_XML)], env, timeout=180)
     assert r.returncode == 2, r.stderr[-2000:]
