@@ -357,8 +357,10 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
                     try:
                         total += c.memory_info().rss
                         # every poll: a child's command line changes at exec (the Prefect server is
-                        # forked from litmeta, then exec's uvicorn)
-                        child_cmd[c.pid] = " ".join(c.cmdline())
+                        # forked from litmeta, then exec's uvicorn); an exiting one has none left
+                        cmdline = " ".join(c.cmdline())
+                        if cmdline or c.pid not in child_cmd:
+                            child_cmd[c.pid] = cmdline
                         child_hwm[c.pid] = max(_hwm(c), child_hwm.get(c.pid, 0))
                     except psutil.Error:
                         pass

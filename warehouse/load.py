@@ -30,9 +30,10 @@ _MIN_DATE = "DATE '0001-01-01'"
 # Records per transaction for large files. Each commit makes DuckDB's checkpoint merge the tables'
 # partly filled last row groups with the new rows (vacuum), so every commit rewrites and recompresses
 # the tail of every table. Loading a 30,000-record file takes 4.5 CPU s in 5,000-record
-# transactions, 3.7 s in 10,000-record ones and 2.7 s in 15,000-record ones; each 5,000 more records
-# per batch cost ~95 MB more memory at peak (bench/README.md).
-BATCH_RECORDS = 10_000
+# transactions, 3.7 s in 10,000-record ones and 2.7 s in 15,000-record ones (a load-only harness);
+# `litmeta load` of the bench file: 13.5-13.8 s at 15,000 against 13.9-14.4 s at 10,000, peak RSS
+# about the same (litmeta 640 MiB + workers 200 MiB) since the parse pool holds less unparsed XML.
+BATCH_RECORDS = 15_000
 
 
 def utcnow() -> dt.datetime:
