@@ -71,13 +71,19 @@ def _writing(db: str, verb: str) -> Iterator[str]:
     warehouse is refused before anything (not even the lock file) is written next to it.
     """
     _writable_db(db)
+    with _write_lock(db, verb):
+        yield db
 
+
+@contextmanager
+def _write_lock(db: str, verb: str) -> Iterator[None]:
+    """The writer lock of `_writing`, for a warehouse `_writable_db` has already opened."""
     def waiting(holder: str) -> None:
         print(f"litmeta {verb}: waiting up to {write_wait():g} s for the warehouse: another litmeta run is "
               f"writing it ({holder})", file=sys.stderr, flush=True)
 
     with writer_lock(db, what=f"litmeta {verb}", on_wait=waiting):
-        yield db
+        yield
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -88,10 +94,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     dirs = [str(f) for f in args.files if f.is_dir()]
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
-    _writable_db(args.db)  # a path that cannot be a warehouse is refused before anything starts
+    db = _writable_db(args.db)  # a path that cannot be a warehouse is refused before anything starts
     # Prefect's temporary server boots and large PubMed files start parsing in worker processes
     # now, while Prefect is imported (seconds); the flow's tasks then load what was parsed
-    with PrefectRun(args.verbose) as prefect, prefetch(list(args.files)), _writing(args.db, "load") as db:
+    with PrefectRun(args.verbose) as prefect, prefetch(list(args.files)), _write_lock(db, "load"):
         prefect.ready()
         from flows.load_files import load_files
 

@@ -2,11 +2,11 @@
 
 Without a configured API (`PREFECT_API_URL` unset, ephemeral mode allowed), Prefect starts a
 temporary API server (uvicorn in a subprocess) at a flow's first API call, and imports its whole
-server package in the calling process just to launch it (about 2.5 CPU s here). `PrefectRun`
-launches the same server, with the same command and environment as Prefect's
-`SubprocessASGIServer`, as soon as the command's inputs are checked, so it boots while litmeta
-parses, and points this run's settings at it. With an API configured, Prefect's settings are
-left alone and the flows report there.
+server package in the calling process just to launch it (about 2.3 CPU s here). `PrefectRun`
+launches the same server, with the command line of Prefect's `SubprocessASGIServer`, as soon as
+the command's inputs are checked, so it boots while litmeta parses, and points this run's
+settings at it. With an API configured, Prefect's settings are left alone and the flows report
+there.
 """
 
 from __future__ import annotations
@@ -178,9 +178,9 @@ class PrefectRun:
 
         if not self.verbose:
             quiet_run_errors()
-        settings = get_current_settings()
         if self.api is None:
             return
+        settings = get_current_settings()
         if settings.api.url or not settings.server.ephemeral.enabled:  # an API from the profile, or none allowed
             self.api.stop()
             self.api = None
