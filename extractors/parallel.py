@@ -36,10 +36,11 @@ from schemas import ParsedBatch
 
 DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
 DEFAULT_INFLIGHT = 192 << 20
-# Part of a file read by the splitter from which the loader takes what is parsed instead of full
-# batches: its last batches are smaller, so less is left to load once the workers are done.
-FINAL_STRETCH = 0.6
-FLUSH_MIN_RECORDS = 2000  # until the file is all cut: each transaction costs (DuckDB vacuums tables' tails)
+# Once a file is all cut, the loader takes what is parsed (this many records at least) instead of
+# waiting for a full batch. Not earlier: each transaction costs a DuckDB checkpoint, which rewrites
+# the tables' partly filled last row groups (smaller batches from 60 % of the bench file on cost
+# litmeta 1.5-2 CPU s and about 1 s of `litmeta load`).
+FLUSH_MIN_RECORDS = 2000
 
 
 def _worker_init() -> None:
@@ -92,7 +93,6 @@ class FileJob:
     stop: threading.Event = field(default_factory=threading.Event)
     sha_ready: threading.Event = field(default_factory=threading.Event)
     split_done: threading.Event = field(default_factory=threading.Event)  # every piece is queued
-    splitter: RecordSplitter | None = None
 
     def sha256(self) -> str | None:
         """The file's sha256 (computed in the splitter thread when a function was given for it)."""
@@ -102,17 +102,16 @@ class FileJob:
     def batches(self) -> Iterator[ParsedBatch]:
         """The file's batches in file order (see `extractors.pubmed_xml.iter_batches`).
 
-        Batches hold up to ``batch_size`` records, but in the last part of the file (FINAL_STRETCH),
-        what is merged is handed out as soon as the next piece is not parsed yet: the loader then
-        loads while the workers finish, and less is left to load after the last piece is parsed.
+        Batches hold up to ``batch_size`` records, but once the file is all cut, what is merged
+        (FLUSH_MIN_RECORDS at least) is handed out as soon as the next piece is not parsed yet: the
+        loader then loads while the workers finish the last pieces.
         """
         return pubmed_xml.ordered_batches(self._results(), self.name, self.batch_size, flush=self._would_wait)
 
     def _would_wait(self, merged: int) -> bool:
-        """The next piece in file order is still being parsed, and the file is all cut, or nearly
-        and ``merged`` records make a batch worth a transaction (FLUSH_MIN_RECORDS)."""
-        near_end = self.splitter is not None and self.splitter.fraction_read >= FINAL_STRETCH
-        if not (self.split_done.is_set() or (near_end and merged >= FLUSH_MIN_RECORDS)):
+        """The file is all cut, ``merged`` records make a batch worth a transaction, and the next
+        piece in file order is still being parsed."""
+        if not (self.split_done.is_set() and merged >= FLUSH_MIN_RECORDS):
             return False
         with self.items.mutex:
             nxt = self.items.queue[0] if self.items.queue else None
@@ -237,7 +236,7 @@ class ParsePool:
                 job.source_sha256 = job.source_sha256()
         finally:
             job.sha_ready.set()
-        splitter = job.splitter = RecordSplitter(job.path, job.name, target=self.piece_bytes)
+        splitter = RecordSplitter(job.path, job.name, target=self.piece_bytes)
         pieces = iter(splitter)
         try:
             for piece in pieces:

@@ -21,11 +21,9 @@ error, after the bytes read before it.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -142,20 +140,6 @@ class RecordSplitter:
         self.source, self.name = source, name
         self.target, self.max_piece = target, max(max_piece, target)
         self.head = b""
-        self.fraction_read = 0.0  # of the input file's bytes (compressed, for .gz), as far as known
-
-    def _track(self, fh: BinaryIO) -> Callable[[], None]:
-        """A function updating `fraction_read` from the position of ``fh``'s file (a no-op for bytes or streams)."""
-        raw = getattr(fh, "fileobj", None) or fh
-        try:
-            size = os.fstat(raw.fileno()).st_size
-        except (AttributeError, OSError, ValueError):
-            return lambda: None
-
-        def update() -> None:
-            with contextlib.suppress(OSError, ValueError):
-                self.fraction_read = raw.tell() / size if size else 1.0
-        return update
 
     def __iter__(self) -> Iterator[Piece]:
         try:
@@ -170,7 +154,6 @@ class RecordSplitter:
                 fh.close()
 
     def _pieces(self, fh: BinaryIO) -> Iterator[Piece]:
-        track = self._track(fh)
         buf = b""
         eof = False
         raw_error: BaseException | None = None
@@ -196,7 +179,6 @@ class RecordSplitter:
                     blocks.append(data)
                     got += len(data)
                 buf = b"".join(blocks)
-                track()
             if not self.head and index == 0:
                 first = _next_start(buf, 0)
                 if first >= 0 and buf.find(b">", first) < 0 and not eof and raw_error is None:
