@@ -187,10 +187,12 @@ def run(args: argparse.Namespace) -> int:
     from flows import commands
 
     verb = args.verb
-    if verb == "serve" and not args.verbose:
-        from flows.prefect_runtime import quiet_run_errors
+    if verb == "serve":
+        from flows.prefect_runtime import load_prefect, quiet_run_errors
 
-        quiet_run_errors()  # the other run verbs do it in prefect_run, after their input checks
+        load_prefect()  # invalid Prefect settings: one line (the other run verbs check in PrefectRun.ready)
+        if not args.verbose:
+            quiet_run_errors()  # the other run verbs do it in prefect_run, after their input checks
     if verb in {"ingest", "network", "refresh", "search", "demo"}:
         args.eutils_url = _check_url(args.eutils_url)
     if verb == "ingest":

@@ -39,8 +39,44 @@ class _RunErrorsStayOffConsole(logging.Filter):
                                                                                 "prefect.task_runs")))
 
 
+def load_prefect() -> None:
+    """Import Prefect, which reads and validates its settings (environment and profile).
+
+    Invalid settings raise `PrefectUnavailable` with one line naming the setting, and the
+    environment variable when one sets it, instead of pydantic's traceback.
+    """
+    import io
+    from contextlib import redirect_stderr
+
+    from pydantic import ValidationError
+
+    said = io.StringIO()  # Prefect prints the pydantic error itself while importing
+    try:
+        with redirect_stderr(said):
+            import prefect.main  # noqa: F401 - also sets up Prefect's logging handlers (done lazily otherwise)
+            from prefect.settings import get_current_settings
+
+            get_current_settings()
+    except ValidationError as exc:
+        raise PrefectUnavailable(_invalid_settings(exc)) from None
+    sys.stderr.write(said.getvalue())
+
+
+def _invalid_settings(exc: Exception) -> str:
+    errors = exc.errors() if hasattr(exc, "errors") else []
+    first = errors[0] if errors else {}
+    name = ".".join(str(part) for part in first.get("loc", ()))
+    suffix = "_" + name.replace(".", "_").upper()
+    env = sorted(k for k in os.environ if k.startswith("PREFECT_") and name and k.endswith(suffix))
+    env.sort(key=lambda k: os.environ[k] != str(first.get("input")))  # the one holding the bad value first
+    where = (f"the environment variable {env[0]}={os.environ[env[0]]!r}" if env
+             else "the active Prefect profile ('prefect config view' shows it)")
+    what = f"{getattr(exc, 'title', 'settings')}.{name}: {first.get('msg', exc)}" if name else str(exc).splitlines()[0]
+    return f"Prefect's settings are not valid ({what}); fix or unset {where}"
+
+
 def quiet_run_errors() -> None:
-    import prefect.main  # noqa: F401 - sets up Prefect's logging handlers (done lazily otherwise)
+    load_prefect()
     from prefect.logging.handlers import PrefectConsoleHandler
 
     for handler in logging.getLogger().handlers:
@@ -66,7 +102,7 @@ def _parent_death_signal() -> Callable[[], None] | None:
 
 
 class PrefectUnavailable(Exception):
-    """Prefect's temporary API server could not be started; the message says what to do."""
+    """Prefect cannot run this command (invalid settings, or its temporary API server did not start); the message says what to do."""
 
 
 _HINT = "; check PREFECT_HOME and the Prefect settings, or run 'prefect server start' and set PREFECT_API_URL"
@@ -169,6 +205,7 @@ class PrefectRun:
         return self
 
     def ready(self) -> None:
+        load_prefect()
         from prefect.settings import (
             PREFECT_API_URL,
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
