@@ -42,24 +42,18 @@ class _RunErrorsStayOffConsole(logging.Filter):
 def load_prefect() -> None:
     """Import Prefect, which reads and validates its settings (environment and profile).
 
-    Invalid settings raise `PrefectUnavailable` with one line naming the setting, and the
+    Invalid settings raise `PrefectUnavailable`, whose one line names the setting, and the
     environment variable when one sets it, instead of pydantic's traceback.
     """
-    import io
-    from contextlib import redirect_stderr
-
     from pydantic import ValidationError
 
-    said = io.StringIO()  # Prefect prints the pydantic error itself while importing
-    try:
-        with redirect_stderr(said):
-            import prefect.main  # noqa: F401 - also sets up Prefect's logging handlers (done lazily otherwise)
-            from prefect.settings import get_current_settings
+    try:  # Prefect prints the validation error itself first ("Failed to initialize plugins: ...")
+        import prefect.main  # noqa: F401 - also sets up Prefect's logging handlers (done lazily otherwise)
+        from prefect.settings import get_current_settings
 
-            get_current_settings()
+        get_current_settings()
     except ValidationError as exc:
         raise PrefectUnavailable(_invalid_settings(exc)) from None
-    sys.stderr.write(said.getvalue())
 
 
 def _invalid_settings(exc: Exception) -> str:
