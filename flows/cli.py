@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if verb == "serve":
         from flows.prefect_runtime import load_prefect, quiet_run_errors
 
-        load_prefect()  # invalid Prefect settings: one line (the other run verbs check in PrefectRun.ready)
+        load_prefect()  # invalid Prefect settings: exit 2 naming them (the other run verbs: PrefectRun.ready)
         if not args.verbose:
             quiet_run_errors()  # the other run verbs do it in prefect_run, after their input checks
     if verb in {"ingest", "network", "refresh", "search", "demo"}:

@@ -215,5 +215,3 @@ def test_splitter_stays_a_few_pieces_ahead_of_the_workers(tmp_path):
         n = sum(b.n_records for b in pool.submit(path, source_name=str(path)).batches())
     assert n == 1500
     assert len(queued_at_submit) > 10 and max(queued_at_submit) <= 3
-
-
