@@ -23,6 +23,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -56,8 +60,8 @@ def load_prefect() -> None:
         raise PrefectUnavailable(_invalid_settings(exc)) from None
 
 
-def _invalid_settings(exc: Exception) -> str:
-    errors = exc.errors() if hasattr(exc, "errors") else []
+def _invalid_settings(exc: ValidationError) -> str:
+    errors = exc.errors()
     first = errors[0] if errors else {}
     name = ".".join(str(part) for part in first.get("loc", ()))
     suffix = "_" + name.replace(".", "_").upper()
@@ -70,7 +74,7 @@ def _invalid_settings(exc: Exception) -> str:
 
 
 def quiet_run_errors() -> None:
-    load_prefect()
+    """Keep Prefect's run-error records off its console handler; call after `load_prefect` (which sets the handlers up)."""
     from prefect.logging.handlers import PrefectConsoleHandler
 
     for handler in logging.getLogger().handlers:
