@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
               "command later to finish", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        _REPORTED.set()
-        print(_interrupted(args.verb), file=sys.stderr)
+        _say_interrupted(args.verb)
         return 130
     finally:
         if previous is not None:
@@ -239,8 +238,13 @@ INTERRUPT_GRACE_S = 5.0
 _REPORTED = threading.Event()  # the interruption message was printed
 
 
-def _interrupted(verb: str) -> str:
-    return f"litmeta {verb}: interrupted; re-run the same command to finish (loads are idempotent)"
+def _say_interrupted(verb: str) -> None:
+    """Print the interruption line, once, on a line of its own: Prefect may have left its line
+    unfinished (its API log sender writes a failure to reach the stopped server without a newline)."""
+    if not _REPORTED.is_set():
+        _REPORTED.set()
+        print(f"\nlitmeta {verb}: interrupted; re-run the same command to finish (loads are idempotent)",
+              file=sys.stderr, flush=True)
 
 
 def _on_interrupt(verb: str):
@@ -252,8 +256,7 @@ def _on_interrupt(verb: str):
     A second Ctrl-C exits at once. Returns the previous handler (restored by the caller).
     """
     def hard_exit() -> None:
-        if not _REPORTED.is_set():
-            print("\n" + _interrupted(verb), file=sys.stderr, flush=True)  # after whatever Prefect printed
+        _say_interrupted(verb)
         os._exit(130)
 
     def handler(signum, frame) -> None:
