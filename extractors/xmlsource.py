@@ -200,6 +200,17 @@ def iter_piece_elements(
     Every element sees its full tail text, wherever the piece was cut.
     """
     tags = tuple(tags)
+    if complete:
+        # a well-formed piece (nearly always): libxml2 builds the tree in one call, and iterwalk
+        # yields the same "end" events as a pull parser would, ~25 % less CPU than feeding a
+        # pull parser (whose event filter runs on every element)
+        try:
+            root = etree.fromstring(data, etree.XMLParser(**parser_options()))
+        except etree.XMLSyntaxError:
+            pass  # parsed again below: the pull parser delivers the records before the error
+        else:
+            yield from _yield_and_free(etree.iterwalk(root, events=("end",), tag=tags), accept)
+            return
     parser = etree.XMLPullParser(events=("end",), tag=tags, **parser_options())
     error: etree.XMLSyntaxError | None = None
     try:
