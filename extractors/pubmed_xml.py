@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from lxml import etree
 
-from extractors.record_split import CLOSE, Piece, RecordSplitter
+from extractors.record_split import CLOSE, Piece, RecordBytes, RecordSplitter
 from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, iter_piece_elements
 from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
 from schemas.batch import gc_paused
@@ -211,6 +211,7 @@ class PubmedParser:
         self.source_sha256 = source_sha256
         self.n = 0
         self.broken = False  # the input broke (a Reject says where); nothing after it was read
+        self.raw: RecordBytes | None = None  # the records' bytes as delivered, when the input is cut into pieces
 
     # -- top level ---------------------------------------------------------------------------
     def article(self, elem: etree._Element, sink: RowSink) -> int:
@@ -381,8 +382,19 @@ class PubmedParser:
             a["volume"], a["issue"], a["pages"], y, m, d, text, a["article_date"], a["date_completed"],
             a["date_revised"], publication_status, a["pub_model"],
             ids.get("doi") or a["eloc_doi"], ids.get("pmc"), ids.get("pii") or a["eloc_pii"], a["coi"],
-            hashlib.sha256(etree.tostring(whole)).hexdigest(), self.source_sha256,
+            self._content_sha256(whole, pmid), self.source_sha256,
         ))
+
+    def _content_sha256(self, whole: etree._Element, pmid: int) -> str:
+        """SHA-256 of the record's bytes as delivered, from its start tag to its end tag.
+
+        Where they are not at hand (an input stream-parsed whole, see `extractors.record_split`),
+        of the element serialised as UTF-8, which gives the same bytes for NCBI's files.
+        """
+        raw = self.raw.get(whole.sourceline, pmid) if self.raw is not None else None
+        if raw is None:
+            raw = etree.tostring(whole, encoding="utf-8", with_tail=False)
+        return hashlib.sha256(raw).hexdigest()
 
     # -- lists -------------------------------------------------------------------------------
     @staticmethod
@@ -789,6 +801,7 @@ def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None 
                                  byte_offset=piece.byte_offset - len(head))
     else:
         data = head + piece.body if piece.final else b"".join((head, piece.body, CLOSE))
+        parser.raw = RecordBytes(piece.body, head.count(b"\n") + 1)
         elements = iter_piece_elements(data, RECORD_TAGS, name, accept=_not_nested,
                                        complete=piece.error is None,
                                        line_offset=piece.first_line - 1 - head.count(b"\n"))

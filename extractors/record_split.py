@@ -116,6 +116,55 @@ def _next_start(buf: bytes, pos: int) -> int:
     return best
 
 
+_ARTICLES = ((b"<PubmedArticle", b"</PubmedArticle>"), (b"<PubmedBookArticle", b"</PubmedBookArticle>"))
+_NAME_ENDS = frozenset(b"> \t\r\n")  # after a start tag's name (not "/": an empty record has no end tag)
+
+
+class RecordBytes:
+    """The bytes of each article record of a piece body, from its start tag to its end tag, as delivered.
+
+    Records are found with ``bytes.find`` and looked up by the line their start tag is on (lxml's
+    ``sourceline``) and their PMID, so a record is only ever matched to its own bytes: one whose
+    bytes are not found unambiguously (two records on a line, a record tag inside a comment) gets
+    None, and the caller falls back to serialising the element.
+    """
+
+    __slots__ = ("_body", "_by_line")
+
+    def __init__(self, body: bytes, first_line: int) -> None:
+        """``first_line``: the line number lxml gives the first line of ``body``."""
+        starts: list[tuple[int, bytes]] = []
+        for start_tag, end_tag in _ARTICLES:
+            n = len(start_tag)
+            i = body.find(start_tag)
+            while i >= 0:
+                if body[i + n:i + n + 1] and body[i + n] in _NAME_ENDS:
+                    starts.append((i, end_tag))
+                i = body.find(start_tag, i + n)
+        starts.sort()
+        by_line: dict[int, tuple[int, int] | None] = {}
+        line, counted = first_line, 0
+        for k, (i, end_tag) in enumerate(starts):
+            line += body.count(b"\n", counted, i)
+            counted = i
+            end = body.rfind(end_tag, i, starts[k + 1][0] if k + 1 < len(starts) else len(body))
+            by_line[line] = None if line in by_line or end < 0 else (i, end + len(end_tag))
+        self._body = memoryview(body)
+        self._by_line = by_line
+
+    def get(self, line: int | None, pmid: int) -> memoryview | None:
+        """The bytes of the record whose start tag is on ``line``, if they hold ``pmid``'s PMID element."""
+        span = self._by_line.get(line) if line is not None else None
+        if span is None:
+            return None
+        start, end = span
+        body = self._body.obj
+        assert isinstance(body, bytes)
+        if body.find(b">%d</PMID>" % pmid, start, end) < 0:
+            return None
+        return self._body[start:end]
+
+
 def plain_head(head: bytes) -> bool:
     """True when ``head`` (everything before the first record) can prefix every piece unchanged."""
     m = _PLAIN_HEAD.fullmatch(head)

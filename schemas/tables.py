@@ -50,7 +50,10 @@ ARTICLES = Table(
         C("pmcid", "VARCHAR", "PMC identifier ('PMC...') from ArticleIdList"),
         C("pii", "VARCHAR", "publisher item identifier from ArticleIdList, else from ELocationID"),
         C("coi_statement", "VARCHAR", "CoiStatement (conflict of interest), markup flattened"),
-        C("content_sha256", "VARCHAR", "SHA-256 of the record's XML: tells an updated record from a re-delivered one"),
+        C("content_sha256", "VARCHAR", "SHA-256 of the record's XML bytes as delivered, from its start tag to its end tag "
+          "(`sha256sum` of that text gives it): tells an updated record from a re-delivered one. Where the "
+          "bytes cannot be told apart for sure (an input with an internal DTD subset or a non-UTF-8 "
+          "encoding, a MedlineCitationSet, two records on one line), of the record serialised by lxml as UTF-8"),
         C("source_sha256", "VARCHAR", "raw_documents.sha256 of the document this record was parsed from"),
         C("run_id", "VARCHAR", "ingest_runs.run_id of the run that last wrote this row", managed=True),
         C("first_seen", "TIMESTAMP", "when the warehouse first loaded this PMID", managed=True),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import random
 from pathlib import Path
 
 import pytest
+from lxml import etree
 
 from extractors import pmc_xml, pubmed_xml
 from flows.pipeline import detect_kind
@@ -123,6 +125,38 @@ def test_parser_flattens_markup_and_normalises_orcid():
     assert abstract == "BACKGROUND: x2 is big.\nRESULTS: Done."
     assert con.execute("SELECT orcid FROM authors WHERE pmid = 31").fetchall() == [("0000-0002-1825-009X",)]
     assert con.execute("SELECT pub_year, pub_month, pub_date_text FROM articles").fetchall() == [(2020, 3, "2020 Mar")]
+
+
+def _hashes(data: bytes) -> dict[int, str]:
+    con = connect(":memory:")
+    load_bytes(con, data)
+    return dict(con.execute("SELECT pmid, content_sha256 FROM articles").fetchall())
+
+
+def test_content_sha256_is_the_hash_of_the_record_bytes_as_delivered():
+    # char references and &quot; stay as written: the hash is over the delivered bytes, which
+    # anyone can recompute with sha256sum on the record's text
+    first = article(41, title="A &quot;quoted&quot; kg&#x207b;&#xb9; title.")
+    second = article(42, refs=(41,))
+    hashes = _hashes(document(first, second))
+    assert hashes == {41: hashlib.sha256(first.strip().encode()).hexdigest(),
+                      42: hashlib.sha256(second.strip().encode()).hexdigest()}
+    # the same records cut into other pieces, or parsed in another file, hash the same
+    assert _hashes(document(second, first)) == hashes
+
+
+def test_content_sha256_falls_back_to_the_serialised_record_where_its_bytes_are_ambiguous():
+    one_line = article(51).replace("\n", " ")
+    two = one_line + one_line.replace(">51<", ">52<")  # two records start on one line
+    commented = article(53).replace("<Language>", "<!-- <PubmedArticle> --><Language>", 1)  # a record tag in a comment
+    padded = article(54).replace(">54</PMID>", "> 54 </PMID>")  # the PMID check cannot confirm the bytes
+    plain = article(55)
+    hashes = _hashes(document(two, commented, padded, plain))
+    assert sorted(hashes) == [51, 52, 53, 54, 55]
+    for pmid, xml in ((51, one_line), (52, one_line.replace(">51<", ">52<")), (53, commented), (54, padded)):
+        elem = etree.fromstring(xml.strip().encode(), etree.XMLParser(remove_comments=True))
+        assert hashes[pmid] == hashlib.sha256(etree.tostring(elem, encoding="utf-8")).hexdigest(), pmid
+    assert hashes[55] == hashlib.sha256(plain.strip().encode()).hexdigest()  # the others keep their bytes
 
 
 @pytest.mark.parametrize("raw,expected", [
