@@ -120,15 +120,39 @@ class RunRecorder:
 
 def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
                  on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None) -> LoadStats:
-    """Load each batch in its own short write session; returns the summed stats."""
+    """Load the batches, each in a short write session and transaction; returns the summed stats.
+
+    A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
+    pieces are parsed) shares its transaction with the batches after it, until that holds
+    BATCH_RECORDS records: the end of a file then costs one DuckDB checkpoint instead of one per batch.
+    ``on_batch`` is called for each batch once its transaction is committed.
+    """
     total = LoadStats()
-    for batch in batches:
+    it = iter(batches)
+    batch = next(it, None)
+    while batch is not None:
+        group: list[tuple[ParsedBatch, LoadStats]] = []
         with session(db) as con:
-            stats = BatchLoader(con, run_id).load(batch)
+            loader = BatchLoader(con, run_id)
+            loader.begin()
+            try:
+                records = 0
+                while batch is not None:
+                    group.append((batch, loader.add(batch)))
+                    records += batch.n_records
+                    if not batch.partial or records >= BATCH_RECORDS:
+                        break
+                    batch = next(it, None)  # the last pieces are being parsed: wait in the transaction
+                loader.commit()
+            except BaseException:
+                loader.rollback()
+                raise
         crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
-        total.add(stats)
-        if on_batch:
-            on_batch(batch, stats)
+        for b, stats in group:
+            total.add(stats)
+            if on_batch:
+                on_batch(b, stats)
+        batch = next(it, None)
     return total
 
 

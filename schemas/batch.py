@@ -97,6 +97,9 @@ class ParsedBatch:
     rejects: list[Reject] = field(default_factory=list)
     deleted_pmids: list[int] = field(default_factory=list)
     n_records: int = 0
+    # handed out before it was full because the consumer would otherwise wait (`merge_batches`
+    # ``flush``): the loader may write the next batches in the same transaction
+    partial: bool = False
 
     def rows(self, table: str) -> int:
         t = self.tables.get(table)
@@ -131,8 +134,8 @@ def merge_batches(batches: Iterable[ParsedBatch], batch_size: int,
     Keeps the batch rules of the parsers: a merged batch never holds the same record key twice, and a
     batch with deletions ends the merged batch it joins (deletions apply after its records).
     ``flush(n)``: asked before each wait for the next batch, with the number of records merged so
-    far; when it says so, they are yielded at once (e.g. the consumer would otherwise sit idle
-    while the last pieces are parsed).
+    far; when it says so, they are yielded at once, marked `ParsedBatch.partial` (e.g. the
+    consumer would otherwise sit idle while the last pieces are parsed).
     """
     acc: list[ParsedBatch] = []
     keys: set = set()
@@ -140,7 +143,9 @@ def merge_batches(batches: Iterable[ParsedBatch], batch_size: int,
     it = iter(batches)
     while True:
         if acc and flush is not None and flush(n):
-            yield concat_batches(acc)
+            early = concat_batches(acc)
+            early.partial = True
+            yield early
             acc, keys, n = [], set(), 0
         batch = next(it, None)
         if batch is None:

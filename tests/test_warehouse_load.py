@@ -11,7 +11,8 @@ import pytest
 from lxml import etree
 
 from extractors import pmc_xml, pubmed_xml
-from flows.pipeline import detect_kind
+from flows import pipeline
+from flows.pipeline import detect_kind, load_batches
 from tests.conftest import CORPUS, require_corpus
 from tests.pubmed_fixtures import article, document
 from warehouse.checks import content_hashes, duplicate_keys
@@ -125,6 +126,53 @@ def test_parser_flattens_markup_and_normalises_orcid():
     assert abstract == "BACKGROUND: x2 is big.\nRESULTS: Done."
     assert con.execute("SELECT orcid FROM authors WHERE pmid = 31").fetchall() == [("0000-0002-1825-009X",)]
     assert con.execute("SELECT pub_year, pub_month, pub_date_text FROM articles").fetchall() == [(2020, 3, "2020 Mar")]
+
+
+def _batch(*pmids: int, partial: bool = False):
+    (batch,) = pubmed_xml.iter_batches(document(*(article(p) for p in pmids)))
+    batch.partial = partial
+    return batch
+
+
+def _stored(db) -> list[int]:
+    con = connect(db)
+    try:
+        return [p for (p,) in con.execute("SELECT pmid FROM articles ORDER BY pmid").fetchall()]
+    finally:
+        con.close()
+
+
+def test_a_batch_handed_out_early_shares_its_transaction_with_the_next(tmp_path, monkeypatch):
+    db = str(tmp_path / "w.duckdb")
+    connect(db).close()
+    commits = []
+
+    def batches(fail_after: bool):
+        yield _batch(1, 2)  # a full batch: a transaction of its own
+        yield _batch(3, partial=True)  # handed out early: waits for the next in its transaction
+        yield _batch(4, partial=True)
+        if fail_after:
+            raise RuntimeError("the input broke")
+        yield _batch(5)
+
+    def on_batch(batch, stats):
+        commits.append(sorted(batch.tables["articles"].column("pmid").to_pylist()))
+
+    with pytest.raises(RuntimeError):
+        load_batches(db, "r", batches(fail_after=True), on_batch)
+    assert _stored(db) == [1, 2]  # 3 and 4 were not committed: their transaction was rolled back
+    assert commits == [[1, 2]]
+    commits.clear()
+    stats = load_batches(db, "r", batches(fail_after=False), on_batch)
+    assert _stored(db) == [1, 2, 3, 4, 5] and stats.records_new == 3 and stats.records_unchanged == 2
+    assert commits == [[1, 2], [3], [4], [5]]  # reported once committed
+    # a transaction of partial batches ends once it holds BATCH_RECORDS records
+    monkeypatch.setattr(pipeline, "BATCH_RECORDS", 2)
+    seen = []
+    original = pipeline.BatchLoader.commit
+    monkeypatch.setattr(pipeline.BatchLoader, "commit", lambda self: (seen.append(self.stats.records_new), original(self)))
+    load_batches(db, "r", iter([_batch(6, partial=True), _batch(7, partial=True), _batch(8, partial=True), _batch(9)]))
+    assert seen == [2, 2] and _stored(db)[-4:] == [6, 7, 8, 9]
 
 
 def _hashes(data: bytes) -> dict[int, str]:

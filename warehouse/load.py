@@ -118,42 +118,66 @@ def record_rejects(con: duckdb.DuckDBPyConnection, run_id: str, rejects: list[Re
 
 
 class BatchLoader:
-    """Loads `ParsedBatch` objects into an open warehouse connection, one transaction each."""
+    """Loads `ParsedBatch` objects into an open warehouse connection: `load` one in a transaction of
+    its own, or several in one (`begin`, `add` each, `commit`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         self.con = con
         self.run_id = run_id
         self.stats = LoadStats()
+        self._views: list[str] = []  # Arrow views of the batch being added
 
     def load(self, batch: ParsedBatch, now: dt.datetime | None = None) -> LoadStats:
+        """Load ``batch`` in a transaction of its own; returns what it did."""
+        self.begin()
+        try:
+            stats = self.add(batch, now)
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        return stats
+
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        crash_point("load-txn")  # test-only hook (LITMETA_CRASH_AT): written, not committed
+        self.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+        self._release()
+
+    def add(self, batch: ParsedBatch, now: dt.datetime | None = None) -> LoadStats:
+        """Write ``batch`` in the open transaction (`begin`); batches added in turn apply in order.
+
+        If it raises, the transaction is unusable: call `rollback`.
+        """
         now = now or utcnow()
         con = self.con
-        registered = []
         for name, arrow in batch.tables.items():
             view = f"b_{name}"
             con.register(view, arrow)
-            registered.append(view)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if batch.kind == "pubmed":
-                stats = self._pubmed(batch, now)
-            elif batch.kind == "pmc":
-                stats = self._pmc(batch, now)
-            else:
-                raise ValueError(f"unknown batch kind {batch.kind!r}")
-            record_rejects(con, self.run_id, batch.rejects, now)
-            stats.rejects = len(batch.rejects)
-            crash_point("load-txn")  # test-only hook (LITMETA_CRASH_AT): written, not committed
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            for view in registered:
-                con.unregister(view)
-            con.execute("DROP TABLE IF EXISTS _acc")
+            self._views.append(view)
+        if batch.kind == "pubmed":
+            stats = self._pubmed(batch, now)
+        elif batch.kind == "pmc":
+            stats = self._pmc(batch, now)
+        else:
+            raise ValueError(f"unknown batch kind {batch.kind!r}")
+        record_rejects(con, self.run_id, batch.rejects, now)
+        stats.rejects = len(batch.rejects)
+        self._release()
         self.stats.add(stats)
         return stats
+
+    def _release(self) -> None:
+        """Drop the batch's views and scratch table (not possible in an aborted transaction: after ROLLBACK)."""
+        for view in self._views:
+            self.con.unregister(view)
+        self._views.clear()
+        self.con.execute("DROP TABLE IF EXISTS _acc")
 
     # -- PubMed ------------------------------------------------------------------------------
     def _pubmed(self, batch: ParsedBatch, now: dt.datetime) -> LoadStats:
