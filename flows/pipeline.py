@@ -125,20 +125,21 @@ def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
     A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
     pieces are parsed) shares its transaction with the batches after it, until that holds
     BATCH_RECORDS records: the end of a file then costs one DuckDB checkpoint instead of one per batch.
-    ``on_batch`` is called for each batch once its transaction is committed.
+    ``on_batch`` is called for each batch once written (progress; its transaction commits after).
     """
     total = LoadStats()
     it = iter(batches)
     batch = next(it, None)
     while batch is not None:
-        group: list[tuple[ParsedBatch, LoadStats]] = []
         with session(db) as con:
             loader = BatchLoader(con, run_id)
             loader.begin()
             try:
                 records = 0
                 while batch is not None:
-                    group.append((batch, loader.add(batch)))
+                    stats = loader.add(batch)
+                    if on_batch:
+                        on_batch(batch, stats)
                     records += batch.n_records
                     if not batch.partial or records >= BATCH_RECORDS:
                         break
@@ -148,10 +149,7 @@ def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
                 loader.rollback()
                 raise
         crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
-        for b, stats in group:
-            total.add(stats)
-            if on_batch:
-                on_batch(b, stats)
+        total.add(loader.stats)
         batch = next(it, None)
     return total
 
