@@ -1,5 +1,7 @@
 """Bulk loading of parsed batches into DuckDB: one transaction per batch, Arrow in, no row-by-row INSERT.
 
+(The batches handed out early at the end of a large file share one: see `flows.pipeline.load_batches`.)
+
 Rules (DESIGN.md table contract):
 - Article-scoped tables are replaced as a set per article when a record is accepted.
 - A PubMed record is accepted unless the warehouse holds a newer one: records are ordered by
