@@ -285,6 +285,7 @@ class PubmedParser:
                 a["coi"] = _flat(c)
         ids: dict[str, str] = {}
         publication_status = None
+        ref_pos, ref_cited = 0, set()  # sibling ReferenceLists number their references on
         if pd is not None:
             for c in pd:
                 tag = c.tag
@@ -295,7 +296,8 @@ class PubmedParser:
                 elif tag == "PublicationStatus":
                     publication_status = _text(c)
                 elif tag == "ReferenceList":
-                    self._references(c, pmid, rows["reference_entries"], rows["citation_edges"])
+                    ref_pos = self._references(c, pmid, rows["reference_entries"], rows["citation_edges"],
+                                               ref_pos, ref_cited)
         self._article_row(rec, pmid, version, "article", a, ids, publication_status, whole)
 
     def _article(self, art: etree._Element, pmid: int, a: dict, rows: dict[str, list]) -> None:
@@ -635,6 +637,7 @@ class PubmedParser:
         book_title = None
         has_authors = False
         pubtypes = []
+        ref_pos, ref_cited = 0, set()  # sibling ReferenceLists number their references on
         for c in doc:
             tag = c.tag
             if tag == "ArticleIdList":
@@ -675,7 +678,8 @@ class PubmedParser:
             elif tag == "GrantList":
                 self._grants(c, pmid, rows["grants"])
             elif tag == "ReferenceList":
-                self._references(c, pmid, rows["reference_entries"], rows["citation_edges"])
+                ref_pos = self._references(c, pmid, rows["reference_entries"], rows["citation_edges"],
+                                           ref_pos, ref_cited)
             elif tag == "ELocationID":
                 kind = c.get("EIdType")
                 if kind == "doi" and a["eloc_doi"] is None:

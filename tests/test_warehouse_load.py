@@ -142,6 +142,21 @@ def _stored(db) -> list[int]:
         con.close()
 
 
+def test_sibling_reference_lists_number_their_references_on():
+    """PubmedData may hold several ReferenceList elements (DTD: ReferenceList*): one numbering, no key twice."""
+    second = ("<ReferenceList><Reference><Citation>Ref 3 again.</Citation><ArticleIdList>"
+              '<ArticleId IdType="pubmed">3</ArticleId></ArticleIdList></Reference>'
+              "<Reference><Citation>Ref 9.</Citation></Reference></ReferenceList>")
+    xml = article(61, refs=(2, 3)).replace("</ReferenceList>", "</ReferenceList>" + second, 1)
+    con = connect(":memory:")
+    load_bytes(con, document(xml))
+    rows = con.execute("SELECT position, citation, cited_pmid FROM reference_entries WHERE citing_pmid = 61 "
+                       "ORDER BY position").fetchall()
+    assert rows == [(1, "Ref 2.", 2), (2, "Ref 3.", 3), (3, "Ref 3 again.", 3), (4, "Ref 9.", None)]
+    assert con.execute("SELECT cited_pmid FROM citation_edges WHERE citing_pmid = 61 ORDER BY 1").fetchall() == [(2,), (3,)]
+    assert duplicate_keys(con) == {}
+
+
 def test_a_batch_handed_out_early_shares_its_transaction_with_the_next(tmp_path, monkeypatch):
     db = str(tmp_path / "w.duckdb")
     connect(db).close()
