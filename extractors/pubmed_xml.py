@@ -191,12 +191,15 @@ def _abstract(elem: etree._Element | None) -> str | None:
 class _Record:
     """Rows of one record, committed to the sink only when the whole record parsed."""
 
-    __slots__ = ("pmid", "sink", "marks")
+    __slots__ = ("pmid", "sink", "marks", "ref_pos", "ref_cited")
 
     def __init__(self, sink: RowSink) -> None:
         self.sink = sink
         self.marks = {name: len(rows) for name, rows in sink.rows.items()}
         self.pmid: int | None = None
+        # references of all the record's ReferenceLists (siblings too) are numbered on; each cited PMID is one edge
+        self.ref_pos = 0
+        self.ref_cited: set[int] = set()
 
     def rollback(self) -> None:
         for name, rows in self.sink.rows.items():
@@ -285,7 +288,6 @@ class PubmedParser:
                 a["coi"] = _flat(c)
         ids: dict[str, str] = {}
         publication_status = None
-        ref_pos, ref_cited = 0, set()  # sibling ReferenceLists number their references on
         if pd is not None:
             for c in pd:
                 tag = c.tag
@@ -296,8 +298,8 @@ class PubmedParser:
                 elif tag == "PublicationStatus":
                     publication_status = _text(c)
                 elif tag == "ReferenceList":
-                    ref_pos = self._references(c, pmid, rows["reference_entries"], rows["citation_edges"],
-                                               ref_pos, ref_cited)
+                    rec.ref_pos = self._references(c, pmid, rows["reference_entries"], rows["citation_edges"],
+                                                   rec.ref_pos, rec.ref_cited)
         self._article_row(rec, pmid, version, "article", a, ids, publication_status, whole)
 
     def _article(self, art: etree._Element, pmid: int, a: dict, rows: dict[str, list]) -> None:
@@ -579,11 +581,9 @@ class PubmedParser:
             out.append((pmid, status, _date(c)))
 
     @staticmethod
-    def _references(elem: etree._Element, pmid: int, out: list, edges: list, pos: int = 0,
-                    cited: set[int] | None = None) -> int:
-        """PubmedData/ReferenceList, nested lists flattened in document order; returns the last position."""
-        if cited is None:
-            cited = set()
+    def _references(elem: etree._Element, pmid: int, out: list, edges: list, pos: int, cited: set[int]) -> int:
+        """A ReferenceList, nested lists flattened in document order, numbered on from ``pos``; returns the last
+        position. ``cited``: the PMIDs with an edge already (added to)."""
         append = out.append
         for r in elem:
             tag = r.tag
@@ -637,7 +637,6 @@ class PubmedParser:
         book_title = None
         has_authors = False
         pubtypes = []
-        ref_pos, ref_cited = 0, set()  # sibling ReferenceLists number their references on
         for c in doc:
             tag = c.tag
             if tag == "ArticleIdList":
@@ -678,8 +677,8 @@ class PubmedParser:
             elif tag == "GrantList":
                 self._grants(c, pmid, rows["grants"])
             elif tag == "ReferenceList":
-                ref_pos = self._references(c, pmid, rows["reference_entries"], rows["citation_edges"],
-                                           ref_pos, ref_cited)
+                rec.ref_pos = self._references(c, pmid, rows["reference_entries"], rows["citation_edges"],
+                                               rec.ref_pos, rec.ref_cited)
             elif tag == "ELocationID":
                 kind = c.get("EIdType")
                 if kind == "doi" and a["eloc_doi"] is None:
@@ -805,10 +804,11 @@ def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None 
                                  byte_offset=piece.byte_offset - len(head))
     else:
         data = head + piece.body if piece.final else b"".join((head, piece.body, CLOSE))
-        parser.raw = RecordBytes(piece.body, head.count(b"\n") + 1)
+        head_lines = head.count(b"\n")
+        parser.raw = RecordBytes(piece.body, head_lines + 1)
         elements = iter_piece_elements(data, RECORD_TAGS, name, accept=_not_nested,
                                        complete=piece.error is None,
-                                       line_offset=piece.first_line - 1 - head.count(b"\n"))
+                                       line_offset=piece.first_line - 1 - head_lines)
         if piece.error is not None:
             elements = _then_raise(elements, piece.error)
     with gc_paused():  # rows and Arrow arrays: many objects, few cycles

@@ -149,7 +149,7 @@ class RecordBytes:
             counted = i
             end = body.rfind(end_tag, i, starts[k + 1][0] if k + 1 < len(starts) else len(body))
             by_line[line] = None if line in by_line or end < 0 else (i, end + len(end_tag))
-        self._body = memoryview(body)
+        self._body = body
         self._by_line = by_line
 
     def get(self, line: int | None, pmid: int) -> memoryview | None:
@@ -158,11 +158,9 @@ class RecordBytes:
         if span is None:
             return None
         start, end = span
-        body = self._body.obj
-        assert isinstance(body, bytes)
-        if body.find(b">%d</PMID>" % pmid, start, end) < 0:
+        if self._body.find(b">%d</PMID>" % pmid, start, end) < 0:
             return None
-        return self._body[start:end]
+        return memoryview(self._body)[start:end]
 
 
 def plain_head(head: bytes) -> bool:

@@ -133,8 +133,7 @@ def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
     while batch is not None:
         with session(db) as con:
             loader = BatchLoader(con, run_id)
-            loader.begin()
-            try:
+            with loader.transaction():
                 records = 0
                 while batch is not None:
                     stats = loader.add(batch)
@@ -144,10 +143,6 @@ def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
                     if not batch.partial or records >= BATCH_RECORDS:
                         break
                     batch = next(it, None)  # the last pieces are being parsed: wait in the transaction
-                loader.commit()
-            except BaseException:
-                loader.rollback()
-                raise
         crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
         total.add(loader.stats)
         batch = next(it, None)

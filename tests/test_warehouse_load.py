@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -183,8 +184,15 @@ def test_a_batch_handed_out_early_shares_its_transaction_with_the_next(tmp_path,
     # a transaction of partial batches ends once it holds BATCH_RECORDS records
     monkeypatch.setattr(pipeline, "BATCH_RECORDS", 2)
     seen = []
-    original = pipeline.BatchLoader.commit
-    monkeypatch.setattr(pipeline.BatchLoader, "commit", lambda self: (seen.append(self.stats.records_new), original(self)))
+    original = pipeline.BatchLoader.transaction
+
+    @contextmanager
+    def counting(self):
+        with original(self):
+            yield
+        seen.append(self.stats.records_new)  # records of the transaction just committed
+
+    monkeypatch.setattr(pipeline.BatchLoader, "transaction", counting)
     load_batches(db, "r", iter([_batch(6, partial=True), _batch(7, partial=True), _batch(8, partial=True), _batch(9)]))
     assert seen == [2, 2] and _stored(db)[-4:] == [6, 7, 8, 9]
 

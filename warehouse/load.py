@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -121,7 +123,7 @@ def record_rejects(con: duckdb.DuckDBPyConnection, run_id: str, rejects: list[Re
 
 class BatchLoader:
     """Loads `ParsedBatch` objects into an open warehouse connection: `load` one in a transaction of
-    its own, or several in one (`begin`, `add` each, `commit`)."""
+    its own, or several in one (`add` each inside `transaction`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         self.con = con
@@ -131,31 +133,24 @@ class BatchLoader:
 
     def load(self, batch: ParsedBatch, now: dt.datetime | None = None) -> LoadStats:
         """Load ``batch`` in a transaction of its own; returns what it did."""
-        self.begin()
-        try:
-            stats = self.add(batch, now)
-            self.commit()
-        except BaseException:
-            self.rollback()
-            raise
-        return stats
+        with self.transaction():
+            return self.add(batch, now)
 
-    def begin(self) -> None:
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction for `add`: committed when the block ends, rolled back when it raises."""
         self.con.execute("BEGIN TRANSACTION")
-
-    def commit(self) -> None:
-        crash_point("load-txn")  # test-only hook (LITMETA_CRASH_AT): written, not committed
-        self.con.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self.con.execute("ROLLBACK")
-        self._release()
+        try:
+            yield
+            crash_point("load-txn")  # test-only hook (LITMETA_CRASH_AT): written, not committed
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            self._release()
+            raise
 
     def add(self, batch: ParsedBatch, now: dt.datetime | None = None) -> LoadStats:
-        """Write ``batch`` in the open transaction (`begin`); batches added in turn apply in order.
-
-        If it raises, the transaction is unusable: call `rollback`.
-        """
+        """Write ``batch`` in the open `transaction`; batches added in turn apply in order."""
         now = now or utcnow()
         con = self.con
         for name, arrow in batch.tables.items():
