@@ -210,3 +210,16 @@ def test_ctrl_c_during_a_run_exits_promptly_and_marks_it_interrupted(tmp_path):
         "(loads are idempotent)"
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("interrupted",)]
+
+
+def test_main_runs_with_fewer_collections_and_restores_the_thresholds(tmp_path, monkeypatch):
+    """main raises the collector's generation-0 threshold for the command only (tests call it in-process)."""
+    import gc
+
+    from flows import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_main", lambda argv: seen.append(gc.get_threshold()) or 0)
+    before = gc.get_threshold()
+    assert cli.main(["sql", "SELECT 1"]) == 0
+    assert seen == [cli.GC_THRESHOLD] and gc.get_threshold() == before

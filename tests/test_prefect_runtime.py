@@ -13,7 +13,9 @@ SEED_XML = REPO / "extractors" / "sandbox" / "snapshots" / "39047240" / "pubmed"
 
 
 def _servers_of(home: Path) -> list[int]:
-    """Pids of Prefect API servers (uvicorn create_app) running with PREFECT_HOME=home."""
+    """Pids of Prefect API servers (uvicorn serving litmeta's factory of Prefect's app) running with PREFECT_HOME=home."""
+    from flows.prefect_server import FACTORY
+
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -21,7 +23,7 @@ def _servers_of(home: Path) -> list[int]:
             env = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
-        if b"prefect.server.api.server:create_app" in cmd and f"PREFECT_HOME={home}".encode() in env.split(b"\0"):
+        if FACTORY.encode() in cmd and f"PREFECT_HOME={home}".encode() in env.split(b"\0"):
             pids.append(int(pid))
     return pids
 
@@ -135,3 +137,42 @@ def test_invalid_prefect_settings_are_one_line_naming_the_variable(tmp_path):
         "litmeta serve: Prefect's settings are not valid (LoggingSettings.level: Input should be 'DEBUG', 'INFO', "
         "'WARNING', 'ERROR' or 'CRITICAL'); fix or unset the environment variable PREFECT_LOGGING_LEVEL='LOUD'")
     assert "Traceback" not in r.stderr
+
+
+def test_server_app_is_built_with_the_collector_paused_then_frozen_and_back_on(tmp_path):
+    """flows.prefect_server: Prefect's app comes back with the collector on and the boot's objects
+    frozen; when it cannot be built (invalid settings), one line and exit code 1, no traceback."""
+    import subprocess
+    import sys
+
+    code = ("import gc; from flows import prefect_server as ps; gc.disable(); app = ps.create_app(); "
+            "print(gc.isenabled(), gc.get_freeze_count() > 100_000, type(app).__name__)")
+    env = temporary_prefect_env(tmp_path / "prefect-home")
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["True", "True", "FastAPI"]
+
+    bad = env | {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "often"}
+    r = subprocess.run([sys.executable, "-c", code], env=bad, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(
+        "Prefect's temporary API server could not start: ValidationError: 1 validation error for FlowsSettings")
+
+
+def test_console_script_freezes_what_is_left_before_the_interpreter_exits(tmp_path):
+    """flows.cli.entry returns main's exit code, with every object left frozen (a quick teardown)."""
+    import subprocess
+    import sys
+
+    from warehouse.db import connect
+
+    db = tmp_path / "w.duckdb"
+    connect(db).close()
+    code = ("import gc, sys; from flows.cli import entry; "
+            f"sys.argv = ['litmeta', '--db', {str(db)!r}, 'sql', 'SELECT 41 + 1 AS answer']; "
+            "frozen = gc.get_freeze_count(); rc = entry(); print(rc, frozen, gc.get_freeze_count() > 10_000)")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "42" in r.stdout
+    assert r.stdout.split()[-3:] == ["0", "0", "True"], r.stdout
