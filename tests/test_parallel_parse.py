@@ -65,14 +65,55 @@ def test_pieces_cover_the_input_and_keep_line_numbers():
     assert pieces[-1].final and pieces[-1].body.endswith(TAIL.encode())
 
 
-def test_no_cut_inside_comments_or_cdata():
-    trap = "<!-- <PubmedArticle> -->" + "x" * PIECE
-    data = (HEAD + article(1) + f"<PubmedArticle><MedlineCitation><PMID>2</PMID><Article><ArticleTitle>{trap}"
-            "</ArticleTitle></Article></MedlineCitation></PubmedArticle>\n" + article(3) + TAIL).encode()
-    pieces = list(RecordSplitter(data, "mem", target=100))
-    assert all(b"<!--" not in p.body or b"-->" in p.body for p in pieces)
+def outside_markup(buf: bytes, pos: int) -> bool:
+    """Reference: no comment, CDATA section or processing instruction is open at ``pos`` (a plain left-to-right scan)."""
+    i = 0
+    while i < pos:
+        for opener, closer in ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>")):
+            if buf.startswith(opener, i):
+                end = buf.find(closer, i + len(opener))
+                if end < 0 or end + len(closer) > pos:
+                    return False
+                i = end + len(closer)
+                break
+        else:
+            i += 1
+    return True
+
+
+@pytest.mark.parametrize("opener,closer", [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?pi", "?>")])
+def test_no_cut_inside_a_comment_cdata_section_or_processing_instruction(opener, closer):
+    """A record start tag inside such a construct, where a cut would fall, is not a place to cut;
+    "!" and "?" in text, and other constructs before it, change nothing."""
+    noise = "Why? Because! <!-- a <?b --> <?c d?> <![CDATA[ e! ]]> "
+    trap = f"{noise}{opener} {'x' * 300} <PubmedArticle> {'y' * 300} {closer}"
+    title = f"<ArticleTitle>{trap}</ArticleTitle>"
+    data = (HEAD + article(1) + article(2).replace("<ArticleTitle>A title.</ArticleTitle>", title)
+            + article(3) + TAIL).encode()
+    splitter = RecordSplitter(data, "mem", target=100)
+    pieces = list(splitter)
+    assert splitter.head + b"".join(p.body for p in pieces) == data
+    cuts = [p.byte_offset for p in pieces[1:]]
+    assert len(cuts) == 2 and all(outside_markup(data, c) for c in cuts)
     con, stats = load_inprocess(data, "mem")
     assert stats.records_new == 3 and rejects(con) == []
+
+
+def test_markup_scan_agrees_with_a_plain_scan_at_every_tag():
+    """`_MarkupScan.ok` (memchr on "!" and "?", resumed from where it stopped) against the plain
+    scan, at every "<" of random text made of constructs, stray "!"/"?"/"<", and asked in any order."""
+    import random
+
+    from extractors.record_split import _MarkupScan
+
+    parts = ["<!-- c -->", "<!--", "-->", "<![CDATA[", "]]>", "<?p ", "?>", "<P>", "!", "?", "<", "x", "<!x", "<?>"]
+    rng = random.Random(7)
+    for _ in range(300):
+        buf = "".join(rng.choice(parts) for _ in range(rng.randint(1, 40))).encode()
+        tags = [i for i in range(len(buf)) if buf[i:i + 1] == b"<"]
+        scan = _MarkupScan()
+        for pos in tags + rng.sample(tags, len(tags)):  # in order (the splitter's way), then shuffled
+            assert scan.ok(buf, pos) == outside_markup(buf, pos), (buf, pos)
 
 
 @pytest.mark.parametrize("gz", [False, True])
