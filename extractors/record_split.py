@@ -143,10 +143,10 @@ def _next_opener(buf: bytes, i: int, pos: int) -> tuple[int, bytes, bytes] | Non
 def _next_start(buf: bytes, pos: int) -> int:
     """Offset of the first record start tag at or after ``pos``, or -1."""
     best = -1
-    for tag in RECORD_STARTS:
+    for tag in RECORD_STARTS:  # most common first: the others are only looked for before it
         i = pos
         while True:
-            i = buf.find(tag, i)
+            i = buf.find(tag, i, best if best >= 0 else len(buf))
             if i < 0:
                 break
             after = buf[i + len(tag):i + len(tag) + 1]

@@ -99,6 +99,18 @@ def test_no_cut_inside_a_comment_cdata_section_or_processing_instruction(opener,
     assert stats.records_new == 3 and rejects(con) == []
 
 
+def test_next_record_start_is_the_first_of_any_record_tag():
+    from extractors.record_split import _next_start
+
+    body = b"<PubmedArticleSet>x<PubmedBookArticle>y<DeleteCitation>z<PubmedArticle>w<PubmedArticle "
+    assert _next_start(body, 0) == body.index(b"<PubmedBookArticle>")
+    assert _next_start(body, body.index(b"y")) == body.index(b"<DeleteCitation>")
+    assert _next_start(body, body.index(b"z")) == body.index(b"<PubmedArticle>")
+    assert _next_start(body, body.index(b"w")) == len(body) - len(b"<PubmedArticle ")
+    assert _next_start(b"<PubmedArticleSet><DeleteCitation", 1) == 18  # the name may go on in the next block
+    assert _next_start(b"<PubmedArticleSet><PubmedData>", 0) == -1
+
+
 def test_markup_scan_agrees_with_a_plain_scan_at_every_tag():
     """`_MarkupScan.ok` (memchr on "!" and "?", resumed from where it stopped) against the plain
     scan, at every "<" of random text made of constructs, stray "!"/"?"/"<", and asked in any order."""
