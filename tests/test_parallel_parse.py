@@ -111,6 +111,28 @@ def test_next_record_start_is_the_first_of_any_record_tag():
     assert _next_start(b"<PubmedArticleSet><PubmedData>", 0) == -1
 
 
+@pytest.mark.parametrize("doc", [
+    b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID></MedlineCitation></PubmedArticle>"
+    b"<DeleteCitation><PMID>2</PMID></DeleteCitation><PubmedBookArticle/></PubmedArticleSet>",
+    # records in a wrapper, a record nested in a record, an unexpanded entity reference, a bare MedlineCitation
+    b"<!DOCTYPE PubmedArticleSet [<!ENTITY e 'x'>]><PubmedArticleSet>&e;<Wrap><PubmedArticle><MedlineCitation/>"
+    b"</PubmedArticle></Wrap><PubmedArticle><PubmedBookArticle/><MedlineCitation/></PubmedArticle>"
+    b"<MedlineCitation><PMID>3</PMID></MedlineCitation></PubmedArticleSet>",
+    b"<PubmedArticle><MedlineCitation><PMID>4</PMID></MedlineCitation></PubmedArticle>",  # the root is the record
+])
+def test_records_are_read_off_a_whole_piece_in_the_pull_parsers_order(doc):
+    """iter_piece_elements (a tree parsed whole) yields the elements a pull parser yields, in its order."""
+    from extractors.xmlsource import iter_piece_elements
+
+    def labels(elements):
+        return [(e.tag, e.sourceline, e.getparent().tag if e.getparent() is not None else None) for e in elements]
+
+    accept = pubmed_xml._not_nested
+    whole = labels(iter_piece_elements(doc, pubmed_xml.RECORD_TAGS, "mem", accept=accept))
+    pulled = labels(iter_elements(doc, pubmed_xml.RECORD_TAGS, Stream("mem"), accept=accept))
+    assert whole == pulled and len(whole) >= 1
+
+
 def test_markup_scan_agrees_with_a_plain_scan_at_every_tag():
     """`_MarkupScan.ok` (memchr on "!" and "?", resumed from where it stopped) against the plain
     scan, at every "<" of random text made of constructs, stray "!"/"?"/"<", and asked in any order."""
