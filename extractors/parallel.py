@@ -289,7 +289,7 @@ class ParsePool:
             self._cond.notify_all()
         if fut.cancelled() or fut.exception() is not None:
             return
-        size = sum(t.nbytes for r in fut.result().batches for t in r.tables.values())
+        size = sum(t.get_total_buffer_size() for r in fut.result().batches for t in r.tables.values())  # O(columns)
         with self._cond:
             if not charge.released:
                 self._inflight += size - charge.size
