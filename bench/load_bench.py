@@ -357,7 +357,7 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
                     try:
                         total += c.memory_info().rss
                         # every poll: a child's command line changes at exec (the Prefect server is
-                        # forked from litmeta, then exec's uvicorn); an exiting one has none left
+                        # forked from litmeta, then exec's python); an exiting one has none left
                         cmdline = " ".join(c.cmdline())
                         if cmdline or c.pid not in child_cmd:
                             child_cmd[c.pid] = cmdline
@@ -386,10 +386,16 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
             "peak_rss_litmeta": own_hwm, "peak_rss_tree_sum": tree_peak,
             # parser processes: every descendant but Prefect's server (the parse pool's workers are forked
             # copies of litmeta, whatever its command line looks like); they run at once, so their peaks add up
-            "peak_rss_parse_child": sum(h for pid, h in child_hwm.items() if "uvicorn" not in child_cmd[pid]),
-            "peak_rss_prefect_server": max((h for pid, h in child_hwm.items() if "uvicorn" in child_cmd[pid]), default=0),
+            "peak_rss_parse_child": sum(h for pid, h in child_hwm.items() if not _prefect_server(child_cmd[pid])),
+            "peak_rss_prefect_server": max((h for pid, h in child_hwm.items() if _prefect_server(child_cmd[pid])), default=0),
             "children": [{"cmd": child_cmd[pid][:160], "peak_rss": h} for pid, h in child_hwm.items()],
             "counts": counts, "output_tail": tail}
+
+
+def _prefect_server(cmdline: str) -> bool:
+    """Whether a child's command line is Prefect's API server (uvicorn serving an app factory:
+    ``flows.prefect_server`` now, ``python -m uvicorn`` before, as ``--repo`` may run)."""
+    return "--factory" in cmdline and ":create_app" in cmdline
 
 
 # -- 3. report -------------------------------------------------------------------------------------
