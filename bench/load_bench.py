@@ -393,9 +393,9 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
 
 
 def _prefect_server(cmdline: str) -> bool:
-    """Whether a child's command line is Prefect's API server (uvicorn serving an app factory:
-    ``flows.prefect_server`` now, ``python -m uvicorn`` before, as ``--repo`` may run)."""
-    return "--factory" in cmdline and ":create_app" in cmdline
+    """Whether a child's command line is Prefect's API server (``python -m flows.prefect_server`` now;
+    ``python -m uvicorn --factory ...:create_app`` before, as ``--repo`` may run)."""
+    return "flows.prefect_server" in cmdline or ("--factory" in cmdline and ":create_app" in cmdline)
 
 
 # -- 3. report -------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Without a configured API (`PREFECT_API_URL` unset, ephemeral mode allowed), Pref
 temporary API server (uvicorn in a subprocess) at a flow's first API call, and imports its whole
 server package in the calling process just to launch it (about 2.3 CPU s here). `PrefectRun`
 launches the same server (uvicorn serving Prefect's app factory, as Prefect's `SubprocessASGIServer`
-does; `flows.prefect_server` boots it with the garbage collector paused) as soon as
-the command's inputs are checked, so it boots while litmeta parses, and points this run's
+does; `flows.prefect_server` boots it with the garbage collector paused and stops it without
+uvicorn's polling delays) as soon as the command's inputs are checked, so it boots while litmeta parses, and points this run's
 settings at it. With an API configured, Prefect's settings are left alone and the flows report
 there.
 """
@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from flows import prefect_server
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -110,8 +108,7 @@ _HINT = "; check PREFECT_HOME and the Prefect settings, or run 'prefect server s
 
 
 class TemporaryApi:
-    """Prefect's temporary API server, launched with Prefect's command line (uvicorn options, the
-    app factory wrapped by `flows.prefect_server`).
+    """Prefect's temporary API server (``python -m flows.prefect_server``).
 
     Its environment is litmeta's (so the same Prefect profile and settings) plus the variables
     Prefect sets for a temporary server (no UI, ephemeral).
@@ -135,8 +132,7 @@ class TemporaryApi:
         # preexec_fn runs in the forked child before exec: only a prctl system call (see above)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows.prefect_server", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
-             "--factory", prefect_server.FACTORY, "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "error", "--lifespan", "on"],
+             "--port", str(self.port)],
             env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
                  "PREFECT__SERVER_FINAL": "1"},
             preexec_fn=_parent_death_signal(),

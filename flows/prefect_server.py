@@ -1,18 +1,27 @@
-"""Prefect's temporary API server process, booted with the garbage collector paused.
+"""Prefect's temporary API server process: uvicorn serving Prefect's app, booted with the garbage collector paused.
 
-`flows.prefect_runtime.TemporaryApi` runs ``python -m flows.prefect_server <uvicorn options>``:
-uvicorn's own command line serving Prefect's app factory, as Prefect's `SubprocessASGIServer`
-does, with one difference. Booting imports Prefect's whole server package, which allocates
-millions of objects that live as long as the server; CPython's collector, run every 700 net
-allocations, keeps rescanning them and finds almost nothing (about 20 % of the boot's CPU time).
-So the collector is off until the app is built, then the boot's objects are frozen (left out of
-later collections) and it runs as usual.
+`flows.prefect_runtime.TemporaryApi` runs ``python -m flows.prefect_server --app-dir DIR --port N``:
+uvicorn serving Prefect's app factory on 127.0.0.1, as Prefect's `SubprocessASGIServer` does
+(log level error, lifespan on), with two differences:
+
+- Booting imports Prefect's whole server package, which allocates millions of objects that live
+  as long as the server; CPython's collector, run every 700 net allocations, keeps rescanning them
+  and finds almost nothing (about 20 % of the boot's CPU time). So the collector is off until the
+  app is built, then the boot's objects are frozen (left out of later collections) and it runs as
+  usual.
+- It stops as soon as it gets SIGTERM: uvicorn looks for the signal every 0.1 s, then waits 0.1 s
+  more for open connections to close, also when there are none (litmeta has closed its own by
+  then). Prefect's shutdown (its services flush what they hold) runs as before.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import gc
 import sys
+from types import FrameType
 from typing import Any
 
 FACTORY = "flows.prefect_server:create_app"
@@ -37,14 +46,61 @@ def create_app() -> Any:
         gc.enable()
 
 
-def main() -> None:
-    gc.disable()
-    from uvicorn.main import main as uvicorn
+def _server_class() -> type:
+    import uvicorn
 
-    try:
-        uvicorn(prog_name="uvicorn")  # exits (SystemExit) once stopped
-    finally:
-        gc.freeze()  # a quicker interpreter teardown: see flows.cli.entry
+    class PromptServer(uvicorn.Server):
+        """uvicorn's server, woken by the stop signal instead of finding it at its next 0.1 s tick,
+        and not waiting for connections to close when none is open."""
+
+        _wake: asyncio.Event | None = None
+
+        async def main_loop(self) -> None:
+            wake = self._wake = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            self._set_wake = lambda: loop.call_soon_threadsafe(wake.set)
+            counter = 0
+            should_exit = await self.on_tick(counter)
+            while not should_exit:
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), 0.1)
+                should_exit = await self.on_tick(counter)
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            if self._wake is not None:
+                self._set_wake()
+
+        async def shutdown(self, sockets: list | None = None) -> None:
+            if self.server_state.connections or not hasattr(self, "servers"):
+                await super().shutdown(sockets)  # uvicorn's own, with its wait for the connections
+                return
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            if not self.force_exit:
+                await self.lifespan.shutdown()
+
+    return PromptServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    gc.disable()
+    parser = argparse.ArgumentParser(prog="python -m flows.prefect_server")
+    parser.add_argument("--app-dir", required=True, help="the folder holding the prefect package")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, args.app_dir)  # as uvicorn's --app-dir: prefect from there, whatever the working folder holds
+    import uvicorn
+
+    config = uvicorn.Config(FACTORY, factory=True, host="127.0.0.1", port=args.port, log_level="error", lifespan="on")
+    server = _server_class()(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()  # SIGTERM: a graceful stop, then uvicorn raises the signal again (the process ends by it)
+    if not server.started:  # as uvicorn's command: the port was taken, or the app did not start
+        raise SystemExit(3)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ SEED_XML = REPO / "extractors" / "sandbox" / "snapshots" / "39047240" / "pubmed"
 
 
 def _servers_of(home: Path) -> list[int]:
-    """Pids of Prefect API servers (uvicorn serving litmeta's factory of Prefect's app) running with PREFECT_HOME=home."""
-    from flows.prefect_server import FACTORY
+    """Pids of Prefect API servers (``python -m flows.prefect_server``) running with PREFECT_HOME=home."""
 
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -23,7 +22,7 @@ def _servers_of(home: Path) -> list[int]:
             env = Path(f"/proc/{pid}/environ").read_bytes()
         except OSError:
             continue
-        if FACTORY.encode() in cmd and f"PREFECT_HOME={home}".encode() in env.split(b"\0"):
+        if b"flows.prefect_server" in cmd and f"PREFECT_HOME={home}".encode() in env.split(b"\0"):
             pids.append(int(pid))
     return pids
 
@@ -46,7 +45,9 @@ def test_load_runs_its_flow_on_the_temporary_server_and_stops_it(tmp_path):
     assert "records new 11" in r.stdout
     with sqlite3.connect(home / "prefect.db") as con:
         runs = con.execute("SELECT f.name, r.state_type FROM flow_run r JOIN flow f ON f.id = r.flow_id").fetchall()
+        tasks = con.execute("SELECT state_type FROM task_run").fetchall()  # recorded from events, as the server stops
     assert runs == [("load_files", "COMPLETED")]
+    assert tasks == [("COMPLETED",)]
     assert _servers_of(home) == []
 
 
@@ -176,3 +177,29 @@ def test_console_script_freezes_what_is_left_before_the_interpreter_exits(tmp_pa
     assert r.returncode == 0, r.stderr[-2000:]
     assert "42" in r.stdout
     assert r.stdout.split()[-3:] == ["0", "0", "True"], r.stdout
+
+
+def test_temporary_server_stops_at_once_when_no_connection_is_open(tmp_path, monkeypatch):
+    """SIGTERM wakes the server (uvicorn would find it at its next 0.1 s tick) and, with no
+    connection open, it shuts down without uvicorn's 0.1 s wait for connections to close."""
+    import time
+
+    import httpx
+
+    from flows.prefect_runtime import TemporaryApi
+
+    for k, v in temporary_prefect_env(tmp_path / "prefect-home").items():
+        monkeypatch.setenv(k, v)
+    api = TemporaryApi().launch()
+    try:
+        api.wait_ready()
+        assert httpx.get(f"{api.api_url}/health").status_code == 200
+        took = []
+        for _ in range(3):
+            t = time.perf_counter()
+            api.stop()
+            took.append(time.perf_counter() - t)
+            api.launch().wait_ready()
+    finally:
+        api.stop()
+    assert min(took) < 0.1, took
