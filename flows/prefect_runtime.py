@@ -165,7 +165,7 @@ class TemporaryApi:
                     ok = False
                 if ok and self.proc.poll() is None:  # ours answered, not something else on that port
                     return
-                time.sleep(0.1)
+                time.sleep(0.02)  # the server answers within a few ms of being up
         raise PrefectUnavailable(f"Prefect's temporary API server did not start within {timeout:g} s{_HINT}")
 
     def stop(self) -> None:
