@@ -17,6 +17,10 @@ import textwrap
 import threading
 from pathlib import Path
 
+# pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins for a while (about
+# 0.1 CPU s per command); litmeta does no linear algebra. Set before anything imports numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 RELATIONS = ("refs", "cited_by", "similar")
 PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")

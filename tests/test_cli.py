@@ -223,3 +223,14 @@ def test_main_runs_with_fewer_collections_and_restores_the_thresholds(tmp_path, 
     before = gc.get_threshold()
     assert cli.main(["sql", "SELECT 1"]) == 0
     assert seen == [cli.GC_THRESHOLD] and gc.get_threshold() == before
+
+
+def test_openblas_runs_no_thread_pool_unless_asked(tmp_path):
+    """numpy (imported by pyarrow) gets one OpenBLAS thread: its per-core pool spins ~0.1 CPU s per command."""
+    code = "import os, flows.cli, pyarrow, numpy; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.strip() == "1", out.stderr
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=env | {"OPENBLAS_NUM_THREADS": "4"})
+    assert out.stdout.strip() == "4", out.stderr

@@ -133,6 +133,22 @@ def test_records_are_read_off_a_whole_piece_in_the_pull_parsers_order(doc):
     assert whole == pulled and len(whole) >= 1
 
 
+def test_a_batch_pickles_whole_with_its_tables_in_arrow_ipc():
+    """What crosses from the parse workers: every table (schema included), rejects, deletions, counts."""
+    import pickle
+
+    [batch] = [b for b in pubmed_xml.iter_batches(mixed_document(), source_name="mem", batch_size=1000) if b.deleted_pmids]
+    batch.partial = True
+    copy = pickle.loads(pickle.dumps(batch))
+    assert copy.tables.keys() == batch.tables.keys()
+    for name, table in batch.tables.items():
+        assert copy.tables[name].schema.equals(table.schema, check_metadata=True)
+        assert copy.tables[name].equals(table), name
+    assert (copy.kind, copy.source, copy.rejects, copy.deleted_pmids, copy.n_records, copy.partial) == (
+        batch.kind, batch.source, batch.rejects, batch.deleted_pmids, batch.n_records, True)
+    assert copy.rejects and copy.deleted_pmids == [5020, 5021] and copy.rows("reference_entries")
+
+
 def test_markup_scan_agrees_with_a_plain_scan_at_every_tag():
     """`_MarkupScan.ok` (memchr on "!" and "?", resumed from where it stopped) against the plain
     scan, at every "<" of random text made of constructs, stray "!"/"?"/"<", and asked in any order."""
