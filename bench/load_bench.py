@@ -44,6 +44,7 @@ SENTINEL = "__LITMETA_BENCH_PMID__"
 DOCTYPE = ('<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
            '"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">')
 POLL_S = 0.05
+PSS_EVERY = 5  # polls between reads of the tree's proportional set size (PSS)
 
 TARGET_PEER_RATIO = 1.5  # (c) records/s >= 1.5 x (b) records/s
 TARGET_WALK_RATIO = 3.0  # (c) time <= 3 x (a) time
@@ -301,6 +302,18 @@ def run_child(what: str, path: Path, db: Path | None = None, repo: Path = ROOT) 
     raise RuntimeError(f"measurement {what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
+def _pss(pid: int) -> int:
+    """A process's proportional set size (pages shared with other processes counted by share), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _hwm(p) -> int:
     """Peak RSS (VmHWM) of one process from /proc, 0 when it is gone."""
     try:
@@ -344,6 +357,8 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
         ps = psutil.Process(proc.pid)
         own_hwm = 0
         tree_peak = 0
+        tree_pss_peak = 0
+        polls = 0
         child_hwm: dict[int, int] = {}
         child_cmd: dict[int, str] = {}
         while True:
@@ -365,6 +380,9 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
                     except psutil.Error:
                         pass
                 tree_peak = max(tree_peak, total)
+                polls += 1
+                if polls % PSS_EVERY == 0:  # reading smaps_rollup costs more: every few polls
+                    tree_pss_peak = max(tree_pss_peak, sum(_pss(q.pid) for q in [ps, *ps.children(recursive=True)]))
             except psutil.Error:
                 pass
             time.sleep(POLL_S)
@@ -383,7 +401,7 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
         counts["error"] = str(exc)[:200]
     return {"records": counts.get("articles"), "seconds": seconds, "cpu_seconds": cpu_seconds, "prefect_api": prefect_api,
             "exit_code": proc.returncode, "command": " ".join(cmd),
-            "peak_rss_litmeta": own_hwm, "peak_rss_tree_sum": tree_peak,
+            "peak_rss_litmeta": own_hwm, "peak_rss_tree_sum": tree_peak, "peak_pss_tree_sum": tree_pss_peak,
             # parser processes: every descendant but Prefect's server (the parse pool's workers are forked
             # copies of litmeta, whatever its command line looks like); they run at once, so their peaks add up
             "peak_rss_parse_child": sum(h for pid, h in child_hwm.items() if not _prefect_server(child_cmd[pid])),
@@ -560,7 +578,8 @@ def write_report(args: argparse.Namespace, argv: list[str] | None, out: Path, me
               + (f" + parse child {_mib(c['peak_rss_parse_child'])}" if c["peak_rss_parse_child"] else "")
               + (f"; Prefect server at {c['prefect_api']} (not litmeta's);" if c.get("prefect_api") else
                  f"; Prefect temporary server {_mib(c['peak_rss_prefect_server'])};")
-              + f" whole tree, peak of summed RSS {_mib(c['peak_rss_tree_sum'])}")
+              + f" whole tree, peak of summed RSS {_mib(c['peak_rss_tree_sum'])}"
+              + f" (summed PSS, shared pages counted once: {_mib(c['peak_pss_tree_sum'])})")
         if cp:
             print(f"  (c) - (c') = {c['seconds'] - cp['seconds']:.1f} s: CLI start, Prefect import and temporary "
                   f"server, flow/task runs, summary; (c') warehouse setup {cp['setup_seconds']:.2f} s (not timed)")
