@@ -301,28 +301,26 @@ def run_child(what: str, path: Path, db: Path | None = None, repo: Path = ROOT) 
     raise RuntimeError(f"measurement {what} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
 
 
-def _pss(pid: int) -> int:
-    """A process's proportional set size (pages shared with other processes counted by share), 0 if gone."""
+def _proc_kib(pid: int, file: str, field: str) -> int:
+    """A ``field: N kB`` line of ``/proc/PID/FILE`` in bytes, 0 when the process is gone."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
+        with open(f"/proc/{pid}/{file}") as fh:
             for line in fh:
-                if line.startswith("Pss:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def _pss(pid: int) -> int:
+    """A process's proportional set size (a page shared with other processes counted by share)."""
+    return _proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def _hwm(p) -> int:
-    """Peak RSS (VmHWM) of one process from /proc, 0 when it is gone."""
-    try:
-        with open(f"/proc/{p.pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    """Peak RSS (VmHWM) of one process."""
+    return _proc_kib(p.pid, "status", "VmHWM:")
 
 
 def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None = None, pss: bool = False) -> dict:
