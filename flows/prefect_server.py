@@ -9,9 +9,10 @@ uvicorn serving Prefect's app factory on 127.0.0.1, as Prefect's `SubprocessASGI
   and finds almost nothing (about 20 % of the boot's CPU time). So the collector is off until the
   app is built, then the boot's objects are frozen (left out of later collections) and it runs as
   usual.
-- It stops as soon as it gets SIGTERM: uvicorn looks for the signal every 0.1 s, then waits 0.1 s
-  more for open connections to close, also when there are none (litmeta has closed its own by
-  then). Prefect's shutdown (its services flush what they hold) runs as before.
+- Once it has been up a second, it stops as soon as it gets SIGTERM: uvicorn looks for the signal
+  every 0.1 s, then waits 0.1 s more for open connections to close, also when there are none
+  (litmeta has closed its own by then). Prefect's shutdown (its services flush what they hold) runs
+  as before.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import gc
 import sys
+import time
 from types import FrameType
 from typing import Any
 
@@ -46,16 +48,27 @@ def create_app() -> Any:
         gc.enable()
 
 
+# Prefect's services start in tasks of their own once the app is up; stopped before they have, the
+# shutdown fails ("Reactive triggers not started") and the process lingers. Until the server has
+# been up this long, it stops as uvicorn does (its 0.1 s tick and wait leave them the time).
+SETTLE_S = 1.0
+
+
 def _server_class() -> type:
     import uvicorn
 
     class PromptServer(uvicorn.Server):
         """uvicorn's server, woken by the stop signal instead of finding it at its next 0.1 s tick,
-        and not waiting for connections to close when none is open."""
+        and not waiting for connections to close when none is open, once it has been up SETTLE_S."""
 
         _wake: asyncio.Event | None = None
+        _up_since = float("inf")
+
+        def _settled(self) -> bool:
+            return time.monotonic() - self._up_since >= SETTLE_S
 
         async def main_loop(self) -> None:
+            self._up_since = time.monotonic()
             wake = self._wake = asyncio.Event()
             loop = asyncio.get_running_loop()
             self._set_wake = lambda: loop.call_soon_threadsafe(wake.set)
@@ -69,11 +82,11 @@ def _server_class() -> type:
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
-            if self._wake is not None:
+            if self._wake is not None and self._settled():
                 self._set_wake()
 
         async def shutdown(self, sockets: list | None = None) -> None:
-            if self.server_state.connections or not hasattr(self, "servers"):
+            if self.server_state.connections or not hasattr(self, "servers") or not self._settled():
                 await super().shutdown(sockets)  # uvicorn's own, with its wait for the connections
                 return
             for server in self.servers:
