@@ -37,7 +37,8 @@ _PLAIN_HEAD = re.compile(
     rb"<PubmedArticleSet(?:\s[^<>]*)?>\s*", re.S)
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 BLOCK = 1 << 16  # bytes per read of the (decompressed) input
-_OPENERS = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"))
+_BANG_OPENERS = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"))  # comment, CDATA section: "<!" then these
+_PI = (b"<?", b"?>")  # processing instruction
 
 
 @dataclass
@@ -128,14 +129,14 @@ def _next_opener(buf: bytes, i: int, pos: int) -> tuple[int, bytes, bytes] | Non
         if quest < 0 or 0 <= bang < quest:
             k, bang = bang, -1
             if buf[k - 1] == 0x3C:  # "<!"
-                for opener, closer in _OPENERS[:2]:
+                for opener, closer in _BANG_OPENERS:
                     if buf.startswith(opener, k - 1):
                         return k - 1, opener, closer
             bang = buf.find(b"!", k + 1, pos)
         else:
             k, quest = quest, -1
             if buf[k - 1] == 0x3C:  # "<?"
-                return k - 1, b"<?", b"?>"
+                return k - 1, *_PI
             quest = buf.find(b"?", k + 1, pos)
     return None
 
@@ -277,7 +278,7 @@ class RecordSplitter:
                 first = _next_start(buf, 0)
                 if first >= 0 and buf.find(b">", first) < 0 and not eof and raw_error is None:
                     continue
-                if first < 0 or not plain_head(buf[:first]) or not _MarkupScan().ok(buf, first):
+                if first < 0 or not plain_head(buf[:first]) or not markup.ok(buf, first):
                     if first < 0 and not eof and raw_error is None and len(buf) <= self.max_piece:
                         continue
                     # not an input to cut: the streaming parser reads all of it
@@ -288,6 +289,7 @@ class RecordSplitter:
                 line += self.head.count(b"\n")
                 offset += first
                 buf = buf[first:]
+                markup.cut(first)
                 scanned = 0
             cut = -1
             pos = max(self.target, scanned, 1)

@@ -232,19 +232,24 @@ def _records_of(root: etree._Element, tags: tuple[str, ...],
     child is walked. Elements are not cleared: the tree goes at once when the caller drops it.
     """
     names = frozenset(tags)
+    take = accept or _every
     for child in root:
         tag = child.tag
         if not isinstance(tag, str):  # an unexpanded entity reference: holds no element
             continue
-        if tag in names and not any(accept is None or accept(d) for d in child.iterdescendants(*tags)):
-            if accept is None or accept(child):
+        if tag in names and not any(map(take, child.iterdescendants(*tags))):
+            if take(child):
                 yield child
             continue
         for _event, elem in etree.iterwalk(child, events=("end",), tag=tags):
-            if accept is None or accept(elem):
+            if take(elem):
                 yield elem
-    if root.tag in names and (accept is None or accept(root)):
+    if root.tag in names and take(root):
         yield root
+
+
+def _every(_elem: etree._Element) -> bool:
+    return True
 
 
 def _yield_and_free(events: Iterable, accept: Callable[[etree._Element], bool] | None) -> Iterator[etree._Element]:

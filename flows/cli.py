@@ -17,10 +17,6 @@ import textwrap
 import threading
 from pathlib import Path
 
-# pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins for a while (about
-# 0.1 CPU s per command); litmeta does no linear algebra. Set before anything imports numpy.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 RELATIONS = ("refs", "cited_by", "similar")
 PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
@@ -159,6 +155,9 @@ def _configure_env(args: argparse.Namespace) -> None:
     args.api_key = None  # from here on only the environment holds it
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins for a while (about
+    # 0.1 CPU s per command); litmeta does no linear algebra. Set before the verbs import pyarrow.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")

@@ -226,11 +226,18 @@ def test_main_runs_with_fewer_collections_and_restores_the_thresholds(tmp_path, 
 
 
 def test_openblas_runs_no_thread_pool_unless_asked(tmp_path):
-    """numpy (imported by pyarrow) gets one OpenBLAS thread: its per-core pool spins ~0.1 CPU s per command."""
-    code = "import os, flows.cli, pyarrow, numpy; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    """numpy (imported by pyarrow) gets one OpenBLAS thread: its per-core pool spins ~0.1 CPU s per command.
+    The CLI sets it before a verb imports numpy."""
+    from warehouse.db import connect
+
+    db = tmp_path / "w.duckdb"
+    connect(db).close()
+    code = ("import os, sys, flows.cli; before = 'numpy' in sys.modules; "
+            f"flows.cli.main(['--db', {str(db)!r}, 'sql', 'SELECT 1']); "
+            "print(before, 'numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    assert out.stdout.strip() == "1", out.stderr
+    assert out.stdout.split()[-3:] == ["False", "True", "1"], out.stdout + out.stderr
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          env=env | {"OPENBLAS_NUM_THREADS": "4"})
-    assert out.stdout.strip() == "4", out.stderr
+    assert out.stdout.split()[-1] == "4", out.stdout + out.stderr
