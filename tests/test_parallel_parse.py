@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
+import mmap
+import pickle
+import threading
 import time
 from pathlib import Path
 
@@ -40,10 +44,14 @@ def load_inprocess(data: bytes, name: str) -> tuple:
     return con, loader.stats
 
 
+POOLS: list[ParsePool] = []  # the pools `load_pool` ran, last one last
+
+
 def load_pool(path: Path, name: str, workers: int = 2, batch_size: int = 5000) -> tuple:
     con = connect(":memory:")
     loader = BatchLoader(con, "r")
     with ParsePool(workers, piece_bytes=PIECE) as pool:
+        POOLS.append(pool)
         for batch in pool.submit(path, source_name=name, batch_size=batch_size).batches():
             loader.load(batch)
     return con, loader.stats
@@ -178,6 +186,66 @@ def test_pool_loads_exactly_what_one_process_loads(tmp_path, gz):
     assert sb.records_new == sa.records_new == 399 and sb.deleted == sa.deleted == 2
     assert b.execute("SELECT title FROM articles WHERE pmid = 5010").fetchall() == [("Revised.",)]
     assert b.execute("SELECT count(*) FROM articles WHERE pmid IN (5020, 5021)").fetchall() == [(0,)]
+
+
+def test_pieces_and_results_go_through_shared_slots_and_a_big_piece_through_the_pipes(tmp_path):
+    """Forked workers take each piece's XML from, and leave its result in, a slot of shared memory; a piece
+    bigger than a slot goes through the executor's pipes. Either way the warehouse gets what one process loads."""
+    arts = [article(40000 + i, refs=(1, 2)) for i in range(400)]
+    arts[100] = article(40100, refs=tuple(range(1, 1500)))  # about 3 slots (2 x PIECE) of references
+    data = document(*arts)
+    path = tmp_path / "slots.xml"
+    path.write_bytes(data)
+    a, sa = load_inprocess(data, str(path))
+    assert threading.active_count() == 1, "the pool forks its workers (and shares slots) only from one thread"
+    b, sb = load_pool(path, str(path), batch_size=70)
+    assert content_hashes(b) == content_hashes(a)
+    assert sb.records_new == sa.records_new == 400
+    assert b.execute("SELECT count(*) FROM reference_entries WHERE citing_pmid = 40100").fetchall() == [(1499,)]
+    assert POOLS[-1]._slots is None  # closed with the pool
+    assert POOLS[-1].returned["pipe"] == 1 and POOLS[-1].returned["slot"] > 20, POOLS[-1].returned
+
+
+def test_a_result_too_big_for_its_slot_comes_back_through_the_pipe(monkeypatch):
+    """`_parse_in_slot` (run here, with a slot map of its own) leaves the pickled result in the slot when it fits."""
+    data = document(*(article(41000 + i, refs=(1, 2, 3)) for i in range(20)))
+    splitter = RecordSplitter(data, "mem", target=len(data))
+    [piece] = list(splitter)
+    expected = pubmed_xml.parse_piece(piece, splitter.head, "mem")
+    size = 1 << 20
+    with mmap.mmap(-1, 2 * size) as shared:
+        monkeypatch.setattr(parallel, "_slots_map", shared)  # as `_worker_init` sets it in a worker
+        shared[size:size + len(piece.body)] = piece.body
+        blank = dataclasses.replace(piece, body=b"")
+        answer = parallel._parse_in_slot(1, size, len(piece.body), blank, splitter.head, "mem", None, 5000)
+        assert isinstance(answer, parallel._InSlot)
+        in_slot = pickle.loads(shared[size:size + answer.nbytes])
+        small = answer.nbytes - 1  # the same piece with slots one byte too small for its result
+        shared[small:small + len(piece.body)] = piece.body
+        piped = parallel._parse_in_slot(1, small, len(piece.body), blank, splitter.head, "mem", None, 5000)
+    assert isinstance(piped, pubmed_xml.PieceResult)
+    for got in (in_slot, piped):
+        assert got.n_records == expected.n_records == 20
+        assert [{k: t.to_pylist() for k, t in b.tables.items()} for b in got.batches] == \
+               [{k: t.to_pylist() for k, t in b.tables.items()} for b in expected.batches]
+
+
+def test_workers_not_forked_get_pieces_through_the_pipes(tmp_path):
+    """When the process already runs threads, the workers come from a fork server: no shared slots."""
+    data = mixed_document(200)
+    path = tmp_path / "threads.xml"
+    path.write_bytes(data)
+    a, _ = load_inprocess(data, str(path))
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        b, _ = load_pool(path, str(path))
+    finally:
+        done.set()
+        other.join()
+    assert content_hashes(b) == content_hashes(a)
+    assert POOLS[-1].returned["slot"] == 0 and POOLS[-1].returned["pipe"] > 10
 
 
 def test_record_numbers_count_from_the_start_of_the_file(tmp_path):
