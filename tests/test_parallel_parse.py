@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
+import json
 import mmap
 import pickle
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -188,22 +191,35 @@ def test_pool_loads_exactly_what_one_process_loads(tmp_path, gz):
     assert b.execute("SELECT count(*) FROM articles WHERE pmid IN (5020, 5021)").fetchall() == [(0,)]
 
 
+SLOTS_RUN = """
+import json, sys
+from tests.test_parallel_parse import load_inprocess, load_pool, POOLS
+from warehouse.checks import content_hashes
+path = sys.argv[1]
+a, sa = load_inprocess(open(path, "rb").read(), path)
+b, sb = load_pool(path, path, batch_size=70)
+print(json.dumps({"same": content_hashes(b) == content_hashes(a), "new": [sa.records_new, sb.records_new],
+                  "refs": b.execute("SELECT count(*) FROM reference_entries WHERE citing_pmid = 40100").fetchall()[0][0],
+                  "returned": POOLS[-1].returned, "closed": POOLS[-1]._slots is None}))
+"""
+
+
 def test_pieces_and_results_go_through_shared_slots_and_a_big_piece_through_the_pipes(tmp_path):
     """Forked workers take each piece's XML from, and leave its result in, a slot of shared memory; a piece
-    bigger than a slot goes through the executor's pipes. Either way the warehouse gets what one process loads."""
+    bigger than a slot goes through the executor's pipes. Either way the warehouse gets what one process loads.
+
+    Run in a fresh interpreter, as `litmeta load` starts its pool: with one thread, so the workers are forked
+    (by now this test process may run other tests' threads, and would start them from a fork server)."""
     arts = [article(40000 + i, refs=(1, 2)) for i in range(400)]
     arts[100] = article(40100, refs=tuple(range(1, 1500)))  # about 3 slots (2 x PIECE) of references
-    data = document(*arts)
     path = tmp_path / "slots.xml"
-    path.write_bytes(data)
-    a, sa = load_inprocess(data, str(path))
-    assert threading.active_count() == 1, "the pool forks its workers (and shares slots) only from one thread"
-    b, sb = load_pool(path, str(path), batch_size=70)
-    assert content_hashes(b) == content_hashes(a)
-    assert sb.records_new == sa.records_new == 400
-    assert b.execute("SELECT count(*) FROM reference_entries WHERE citing_pmid = 40100").fetchall() == [(1499,)]
-    assert POOLS[-1]._slots is None  # closed with the pool
-    assert POOLS[-1].returned["pipe"] == 1 and POOLS[-1].returned["slot"] > 20, POOLS[-1].returned
+    path.write_bytes(document(*arts))
+    run = subprocess.run([sys.executable, "-c", SLOTS_RUN, str(path)], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert got["same"] and got["new"] == [400, 400] and got["refs"] == 1499 and got["closed"]
+    assert got["returned"].get("pipe") == 1 and got["returned"].get("slot", 0) > 20, got["returned"]
 
 
 def test_a_result_too_big_for_its_slot_comes_back_through_the_pipe(monkeypatch):
