@@ -52,9 +52,21 @@ def detect_kind(path: Path) -> str:
     return "pubmed"  # let the parser say precisely what is wrong with it
 
 
+# DuckDB threads of the loader while parse workers (one per core) run: more would only compete with
+# them, and with two, how a commit cuts its rows into row groups depends on thread timing, so the
+# file's last checkpoint sometimes merges and rewrites them (bench file: 0.2-0.8 CPU s for the same
+# batches, file 109-147 MB). With one: the same work every time, about 0.3 CPU s less on average.
+LOADER_THREADS_BESIDE_WORKERS = 1
+
+
+def pooled(path: Path, kind: str) -> bool:
+    """Whether `parse_file` parses ``path`` in worker processes (a large PubMed file)."""
+    return kind == "pubmed" and worth_a_pool(path)
+
+
 def parse_file(path: Path, kind: str, sha256: str) -> Iterator[ParsedBatch]:
     """The batches of one file: in this process, or in worker processes for a large PubMed file."""
-    if kind == "pubmed" and worth_a_pool(path):
+    if pooled(path, kind):
         return _parse_in_pool(path, sha256)
     module = pubmed_xml if kind == "pubmed" else pmc_xml
     return module.iter_batches(path, source_name=str(path), source_sha256=sha256)
@@ -119,19 +131,21 @@ class RunRecorder:
 
 
 def load_batches(db: str, run_id: str, batches: Iterator[ParsedBatch],
-                 on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None) -> LoadStats:
+                 on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
+                 threads: int | None = None) -> LoadStats:
     """Load the batches, each in a short write session and transaction; returns the summed stats.
 
     A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
     pieces are parsed) shares its transaction with the batches after it, until that holds
     BATCH_RECORDS records: the end of a file then costs one DuckDB checkpoint instead of one per batch.
     ``on_batch`` is called for each batch once written (progress; its transaction commits after).
+    ``threads``: DuckDB's threads in those sessions (default: one per core).
     """
     total = LoadStats()
     it = iter(batches)
     batch = next(it, None)
     while batch is not None:
-        with session(db) as con:
+        with session(db, threads=threads) as con:
             loader = BatchLoader(con, run_id)
             with loader.transaction():
                 records = 0
@@ -159,7 +173,8 @@ def load_file(db: str, run_id: str, path: Path,
     with session(db) as con:
         store_raw_document(con, kind=f"file_{kind}", request=str(path.resolve()), body=None, run_id=run_id, sha256=sha)
     batches = job.batches() if job is not None else parse_file(path, kind, sha)
-    return load_batches(db, run_id, batches, on_batch)
+    in_workers = job is not None or pooled(path, kind)
+    return load_batches(db, run_id, batches, on_batch, threads=LOADER_THREADS_BESIDE_WORKERS if in_workers else None)
 
 
 def reject_input(db: str, run_id: str, source: str, reason: str) -> None:

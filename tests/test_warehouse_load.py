@@ -327,3 +327,29 @@ def test_detect_kind(tmp_path):
     q = tmp_path / "b.nxml"
     q.write_text('<?xml version="1.0"?><article article-type="research-article"><front/></article>')
     assert detect_kind(q) == "pmc"
+
+
+def test_loader_uses_one_duckdb_thread_while_parse_workers_run(tmp_path, monkeypatch):
+    """A file parsed in worker processes is loaded by sessions with one DuckDB thread (the workers hold
+    the cores); a file parsed in this process by sessions with DuckDB's default (one per core)."""
+    import duckdb
+
+    threads: list[int] = []
+
+    class Spy(BatchLoader):
+        def __init__(self, con, run_id):
+            threads.append(int(con.execute("SELECT current_setting('threads')").fetchone()[0]))
+            super().__init__(con, run_id)
+
+    monkeypatch.setattr(pipeline, "BatchLoader", Spy)
+    db = str(tmp_path / "w.duckdb")
+    path = tmp_path / "f.xml"
+    path.write_bytes(document(*(article(60000 + i) for i in range(50))))
+    default = int(duckdb.connect(":memory:").execute("SELECT current_setting('threads')").fetchone()[0])
+    assert pipeline.load_file(db, "r1", path).records_new == 50
+    assert threads and set(threads) == {default}
+    threads.clear()
+    monkeypatch.setattr(pipeline, "worth_a_pool", lambda p, min_bytes=0: True)  # as for a file of 24 MB or more
+    path.write_bytes(document(*(article(61000 + i) for i in range(50))))
+    assert pipeline.load_file(db, "r2", path).records_new == 50
+    assert set(threads) == {pipeline.LOADER_THREADS_BESIDE_WORKERS} == {1}

@@ -78,15 +78,18 @@ def _is_busy(exc: Exception) -> bool:
 
 
 def connect(
-    path: str | Path, *, read_only: bool = False, wait: float = 0.0, migrate_schema: bool = True
+    path: str | Path, *, read_only: bool = False, wait: float = 0.0, migrate_schema: bool = True,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating and migrating it when writable).
 
     ``wait``: seconds to keep retrying while another process holds the file lock, then raise
     `WarehouseBusy`. Other failures raise `WarehouseError` naming the path.
+    ``threads``: DuckDB's worker threads for this connection (default: one per core).
     """
+    config = {"threads": threads} if threads else {}
     if str(path) == ":memory:":
-        con = duckdb.connect(":memory:")
+        con = duckdb.connect(":memory:", config=config)
         migrate(con)
         return con
     p = check_path(path, must_exist=read_only)
@@ -96,7 +99,7 @@ def connect(
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(p), read_only=read_only)
+            con = duckdb.connect(str(p), read_only=read_only, config=config)
             break
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             if _is_busy(exc):
@@ -126,9 +129,10 @@ def connect(
 
 
 @contextmanager
-def session(path: str | Path, *, read_only: bool = False, wait: float = 30.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def session(path: str | Path, *, read_only: bool = False, wait: float = 30.0,
+            threads: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one unit of work, closed afterwards so other processes can get in."""
-    con = connect(path, read_only=read_only, wait=wait)
+    con = connect(path, read_only=read_only, wait=wait, threads=threads)
     try:
         yield con
     finally:
