@@ -97,7 +97,7 @@ class _SharedSlots:
     """
 
     def __init__(self, count: int, size: int) -> None:
-        self.size = size
+        self.size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages
         self.map = mmap.mmap(-1, count * size)  # MAP_SHARED | MAP_ANONYMOUS: forked children share it
         self._free = list(range(count - 1, -1, -1))
 
@@ -130,10 +130,14 @@ def _parse_in_slot(slot: int, size: int, nbytes: int, piece: Piece, head: bytes,
     piece = replace(piece, body=_slots_map[start:start + nbytes])
     result = pubmed_xml.parse_piece(piece, head, name, source_sha256, batch_size)
     data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    if len(data) > size:
-        return result  # through the pipe
-    _slots_map[start:start + len(data)] = data
-    return _InSlot(len(data))
+    fits = len(data) <= size
+    if fits:
+        _slots_map[start:start + len(data)] = data
+    if hasattr(mmap, "MADV_DONTNEED") and start % mmap.PAGESIZE == size % mmap.PAGESIZE == 0:
+        # unmap the slot's pages here (the pool keeps them): a worker otherwise ends up mapping every
+        # slot, and the same memory counts in its RSS as well as the pool's
+        _slots_map.madvise(mmap.MADV_DONTNEED, start, size)
+    return _InSlot(len(data)) if fits else result  # a result too big for the slot goes through the pipe
 
 
 @dataclass
