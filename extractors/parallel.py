@@ -18,8 +18,8 @@ Forked workers (the usual case: the pool starts while its process has one thread
 and give back its result through slots of one shared memory map (`_SharedSlots`), one slot per piece
 submitted and not parsed yet, instead of through the executor's pipes: for 500 MB of XML and the
 300 MB of its results, the pipes' copies through the kernel and wake-ups per 64 KiB cost the workers
-0.6-0.9 and the main process 0.2 CPU s more. A piece or result too big for its slot, and every piece of a pool whose workers are
-not forked (a fork server or spawned), still goes through the pipes.
+0.6-0.9 and the main process 0.2 CPU s more. A piece or result too big for its slot, and every piece
+of a pool whose workers are not forked (a fork server or spawned), still goes through the pipes.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class _SharedSlots:
 
     def __init__(self, count: int, size: int) -> None:
         self.size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages
-        self.map = mmap.mmap(-1, count * size)  # MAP_SHARED | MAP_ANONYMOUS: forked children share it
+        self.map = mmap.mmap(-1, count * self.size)  # MAP_SHARED | MAP_ANONYMOUS: forked children share it
         self._free = list(range(count - 1, -1, -1))
 
     def take(self) -> int:

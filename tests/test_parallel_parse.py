@@ -246,6 +246,22 @@ def test_a_result_too_big_for_its_slot_comes_back_through_the_pipe(monkeypatch):
                [{k: t.to_pylist() for k, t in b.tables.items()} for b in expected.batches]
 
 
+def test_shared_slots_are_whole_pages_and_all_inside_the_map():
+    slots = parallel._SharedSlots(3, 10_000)
+    try:
+        assert slots.size % mmap.PAGESIZE == 0 and slots.size >= 10_000
+        assert len(slots.map) == 3 * slots.size
+        taken = [slots.take() for _ in range(3)]
+        assert sorted(taken) == [0, 1, 2]
+        last = max(taken)
+        slots.put(last, b"x" * slots.size)  # the last slot, filled to its end
+        assert slots.get(last, slots.size) == b"x" * slots.size
+        slots.free(last)
+        assert slots.take() == last
+    finally:
+        slots.map.close()
+
+
 def test_workers_not_forked_get_pieces_through_the_pipes(tmp_path):
     """When the process already runs threads, the workers come from a fork server: no shared slots."""
     data = mixed_document(200)
