@@ -16,10 +16,12 @@ Workers ignore SIGINT, and exit when their parent dies: Ctrl-C reaches the main 
 
 Forked workers (the usual case: the pool starts while its process has one thread) get a piece's XML
 and give back its result through slots of one shared memory map (`_SharedSlots`), one slot per piece
-submitted and not parsed yet, instead of through the executor's pipes: for 500 MB of XML and the
-300 MB of its results, the pipes' copies through the kernel and wake-ups per 64 KiB cost the workers
-0.6-0.9 and the main process 0.2 CPU s more. A piece or result too big for its slot, and every piece
-of a pool whose workers are not forked (a fork server or spawned), still goes through the pipes.
+submitted and not parsed yet (as many as the in-flight budget holds), instead of the executor's
+pipes: for 500 MB of XML and the 300 MB of its results, the pipes' copies through the kernel and
+wake-ups per 64 KiB cost the workers 0.6-0.9 and the main process 0.2 CPU s more. A piece or result
+too big for its slot, a piece that finds no slot free, and every piece of a pool whose workers are
+not forked (a fork server or spawned), still go through the pipes. A file whose pool is closed (or
+breaks: a worker died) before it is all read raises in its reader instead of ending early.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -101,8 +104,9 @@ class _SharedSlots:
         self.map = mmap.mmap(-1, count * self.size)  # MAP_SHARED | MAP_ANONYMOUS: forked children share it
         self._free = list(range(count - 1, -1, -1))
 
-    def take(self) -> int:
-        return self._free.pop()
+    def take(self) -> int | None:
+        """A free slot (the one freed last: its pages are likely mapped already), or None."""
+        return self._free.pop() if self._free else None
 
     def free(self, slot: int) -> None:
         self._free.append(slot)
@@ -207,9 +211,9 @@ class FileJob:
                     if isinstance(result, _InSlot):  # `ParsePool._parsed` reads it back
                         charge.read.wait()
                         result, charge.result = charge.result, None
-                        if isinstance(result, BaseException):
-                            raise result
                     self.pool._release(charge)
+                    if isinstance(result, BaseException):
+                        raise result
                 yield result
                 if result.broken:
                     return
@@ -222,7 +226,7 @@ class FileJob:
         self.stop.set()
         self.pool._wake()
         while True:
-            kind, payload, charge, _head = self.pool._take(self)
+            kind, payload, charge, _head = self.pool._take(self, raising=False)
             if kind == "end":
                 return
             if kind == "future":
@@ -258,7 +262,10 @@ class ParsePool:
         method = "fork" if "fork" in methods and threading.active_count() == 1 else (
             "forkserver" if "forkserver" in methods else "spawn")
         if method == "fork":
-            self._slots = _SharedSlots(self.max_queued, 2 * self.piece_bytes)
+            # one slot per piece submitted and not parsed, but no more than the in-flight budget holds:
+            # a slot's pages stay in memory once used (on many cores, pieces beyond use the pipes)
+            slot = 2 * self.piece_bytes
+            self._slots = _SharedSlots(min(self.max_queued, max(1, self.max_inflight // slot)), slot)
         self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
                                              initializer=_worker_init,
                                              initargs=(self._slots.map,) if self._slots is not None else ())
@@ -325,7 +332,7 @@ class ParsePool:
         pieces = iter(splitter)
         try:
             for piece in pieces:
-                if job.stop.is_set() or self._closed:
+                if self._stopping(job):
                     return
                 if piece.stream is not None:
                     job.items.put(("stream", piece, 0, splitter.head))
@@ -334,13 +341,15 @@ class ParsePool:
                 with self._cond:
                     while (self._inflight > 0 and self._inflight + size > self.max_inflight) \
                             or self._queued >= self.max_queued:
-                        if job.stop.is_set() or self._closed:
+                        if self._stopping(job):
                             return
                         self._cond.wait(0.5)
                     self._inflight += size
                     self._queued += 1
                     slots = self._slots if self._slots is not None and size <= self._slots.size else None
                     charge = _Charge(size, slot=slots.take() if slots is not None else None)
+                    if charge.slot is None:
+                        slots = None  # none free (more pieces in flight than slots): through the pipe
                 assert self._executor is not None
                 args = (splitter.head, job.name, job.source_sha256, job.batch_size)
                 try:
@@ -350,9 +359,12 @@ class ParsePool:
                                                             replace(piece, body=b""), *args)
                     else:
                         fut = self._executor.submit(pubmed_xml.parse_piece, piece, *args)
-                except RuntimeError:  # shut down meanwhile
+                except RuntimeError as exc:  # shut down meanwhile, or broken (a worker died: the consumer raises it)
                     self._parsed(charge, None)
                     self._release(charge)
+                    if isinstance(exc, BrokenProcessPool):
+                        raise
+                    self._stopping(job)
                     return
                 del piece
                 fut.add_done_callback(partial(self._parsed, charge))
@@ -360,7 +372,17 @@ class ParsePool:
         finally:
             pieces.close()
 
-    def _take(self, job: FileJob) -> tuple:
+    def _stopping(self, job: FileJob) -> bool:
+        """True when ``job``'s consumer stopped it; raises when the pool was closed under a consumer still
+        reading (else the file would end early as if it were all read)."""
+        if job.stop.is_set():
+            return True
+        if self._closed:
+            raise CancelledError(f"{job.name}: the parse pool was closed before the file was all read")
+        return False
+
+    def _take(self, job: FileJob, raising: bool = True) -> tuple:
+        """``job``'s next item; a "raise" item (the splitter failed) is raised, unless not ``raising`` (draining)."""
         while True:
             try:
                 item = job.items.get(timeout=0.5)
@@ -368,7 +390,7 @@ class ParsePool:
                 if self._closed and (self._thread is None or not self._thread.is_alive()):
                     return ("end", None, 0, b"")
                 continue
-            if item[0] == "raise":
+            if item[0] == "raise" and raising:
                 raise item[1]
             return item
 
@@ -378,16 +400,17 @@ class ParsePool:
         result = None
         try:
             result = fut.result() if fut is not None and not fut.cancelled() and fut.exception() is None else None
+            way = "pipe"
             if isinstance(result, _InSlot):
                 assert self._slots is not None and charge.slot is not None
                 charge.result = result = pickle.loads(self._slots.get(charge.slot, result.nbytes))
-                self.returned["slot"] += 1
-            elif result is not None:
-                self.returned["pipe"] += 1
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+                way = "slot"
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             charge.result, result = exc, None
         finally:
             with self._cond:
+                if result is not None:
+                    self.returned[way] += 1
                 self._queued -= 1
                 if charge.slot is not None and self._slots is not None:
                     self._slots.free(charge.slot)

@@ -7,11 +7,15 @@ import dataclasses
 import gzip
 import json
 import mmap
+import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import CancelledError
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import psutil
@@ -253,6 +257,7 @@ def test_shared_slots_are_whole_pages_and_all_inside_the_map():
         assert len(slots.map) == 3 * slots.size
         taken = [slots.take() for _ in range(3)]
         assert sorted(taken) == [0, 1, 2]
+        assert slots.take() is None  # all in use: the piece goes through the pipe
         last = max(taken)
         slots.put(last, b"x" * slots.size)  # the last slot, filled to its end
         assert slots.get(last, slots.size) == b"x" * slots.size
@@ -353,6 +358,38 @@ def test_closing_the_pool_early_stops_its_workers(tmp_path):
         with contextlib.suppress(psutil.NoSuchProcess):
             w.wait(timeout=5)
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_a_file_submitted_after_a_worker_died_raises_instead_of_loading_nothing(tmp_path):
+    path = tmp_path / "after.xml"
+    path.write_bytes(document(*(article(50000 + i) for i in range(50))))
+    with ParsePool(1, piece_bytes=PIECE) as pool:
+        [worker] = pool._executor._processes.values()
+        os.kill(worker.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not pool._executor._broken and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pool._executor._broken
+        with pytest.raises(BrokenProcessPool):
+            list(pool.submit(path, source_name="after").batches())
+
+
+def test_closing_the_pool_under_a_reader_raises_instead_of_ending_the_file_early(tmp_path):
+    path = tmp_path / "closed.xml"
+    path.write_bytes(document(*(article(51000 + i) for i in range(600))))
+    # a small in-flight budget: the splitter soon waits for the reader, with every piece sent so far parsed
+    pool = ParsePool(1, piece_bytes=PIECE, max_inflight=3 * PIECE).start()
+    batches = pool.submit(path, source_name="closed", batch_size=20).batches()
+    got = next(batches).n_records
+    deadline = time.monotonic() + 10
+    while pool._queued and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pool._queued == 0  # nothing for close() to cancel: the reader would otherwise see a clean end
+    pool.close()
+    with pytest.raises(CancelledError):
+        for batch in batches:
+            got += batch.n_records
+    assert got < 600
 
 
 def test_merge_flushes_when_asked_and_keeps_the_batch_rules():
