@@ -353,3 +353,18 @@ def test_loader_uses_one_duckdb_thread_while_parse_workers_run(tmp_path, monkeyp
     path.write_bytes(document(*(article(61000 + i) for i in range(50))))
     assert pipeline.load_file(db, "r2", path).records_new == 50
     assert set(threads) == {pipeline.LOADER_THREADS_BESIDE_WORKERS} == {1}
+
+
+def test_threads_are_ignored_when_the_process_has_the_warehouse_open_already(tmp_path):
+    """DuckDB shares one database instance per file and process; asking for other threads then must not fail."""
+    db = tmp_path / "w.duckdb"
+    held = connect(db)
+    try:
+        con = connect(db, threads=1)
+        assert con.execute("SELECT count(*) FROM articles").fetchone() == (0,)
+        con.close()
+    finally:
+        held.close()
+    con = connect(db, threads=1)
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (1,)
+    con.close()

@@ -85,7 +85,8 @@ def connect(
 
     ``wait``: seconds to keep retrying while another process holds the file lock, then raise
     `WarehouseBusy`. Other failures raise `WarehouseError` naming the path.
-    ``threads``: DuckDB's worker threads for this connection (default: one per core).
+    ``threads``: DuckDB's worker threads for this connection (default: one per core); ignored when
+    this process has the file open already (DuckDB shares one instance per file and process).
     """
     config = {"threads": threads} if threads else {}
     if str(path) == ":memory:":
@@ -102,6 +103,9 @@ def connect(
             con = duckdb.connect(str(p), read_only=read_only, config=config)
             break
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if config and "different configuration" in str(exc):
+                config = {}  # this process has the file open already: share that instance, its threads as they are
+                continue
             if _is_busy(exc):
                 if time.monotonic() < deadline:
                     time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
