@@ -346,14 +346,14 @@ class ParsePool:
                         self._cond.wait(0.5)
                     self._inflight += size
                     self._queued += 1
-                    slots = self._slots if self._slots is not None and size <= self._slots.size else None
-                    charge = _Charge(size, slot=slots.take() if slots is not None else None)
-                    if charge.slot is None:
-                        slots = None  # none free (more pieces in flight than slots): through the pipe
+                    slots = self._slots
+                    # a slot when one is free and the piece fits, else (None) through the pipe
+                    charge = _Charge(size, slot=slots.take() if slots is not None and size <= slots.size else None)
                 assert self._executor is not None
                 args = (splitter.head, job.name, job.source_sha256, job.batch_size)
                 try:
-                    if slots is not None and charge.slot is not None:
+                    if charge.slot is not None:
+                        assert slots is not None
                         slots.put(charge.slot, piece.body)
                         fut: Future = self._executor.submit(_parse_in_slot, charge.slot, slots.size, size,
                                                             replace(piece, body=b""), *args)
