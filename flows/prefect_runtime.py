@@ -108,6 +108,10 @@ class PrefectUnavailable(Exception):
 _HINT = "; check PREFECT_HOME and the Prefect settings, or run 'prefect server start' and set PREFECT_API_URL"
 
 
+HOST = "127.0.0.1"  # the temporary server listens on loopback only (flows/prefect_server.py)
+API_PATH = "/api"  # where Prefect's server app mounts its API
+
+
 class TemporaryApi:
     """Prefect's temporary API server (``python -m flows.prefect_server``).
 
@@ -121,14 +125,14 @@ class TemporaryApi:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api"
+        return f"http://{HOST}:{self.port}{API_PATH}"
 
     def launch(self) -> TemporaryApi:
         """Start the server process now (Prefect itself is not imported: its package path is looked up)."""
         spec = importlib.util.find_spec("prefect")
         assert spec is not None and spec.submodule_search_locations, "prefect is not installed"
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
+            s.bind((HOST, 0))
             self.port = s.getsockname()[1]
         # preexec_fn runs in the forked child before exec: only a prctl system call (see above)
         self.proc = subprocess.Popen(
@@ -165,9 +169,9 @@ class TemporaryApi:
     def _healthy(self) -> bool:
         """Whether the server answers /health with 200 (plain HTTP on loopback: no TLS context to build,
         which an httpx client does, loading the CA bundle, 35 ms of CPU)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
         try:
-            conn.request("GET", "/api/health")
+            conn.request("GET", f"{API_PATH}/health")
             return conn.getresponse().status == 200
         except (OSError, http.client.HTTPException):
             return False
