@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from schemas.model import ZSTD_TEXT, Table
 from schemas.model import Column as C
-from schemas.model import Table
 
 PMID = C("pmid", "BIGINT", "PubMed identifier of the article the row belongs to", nullable=False)
 POSITION = C("position", "INTEGER", "1-based position in document order", nullable=False)
@@ -243,7 +243,7 @@ REFERENCE_ENTRIES = Table(
         C("citing_pmid", "BIGINT", "PMID of the article whose reference list this is", nullable=False),
         C("origin", "VARCHAR", "'pubmed' or 'pmc'", nullable=False),
         POSITION,
-        C("citation", "VARCHAR", "Citation text as given"),
+        C("citation", "VARCHAR", "Citation text as given", compression=ZSTD_TEXT),
         C("cited_pmid", "BIGINT", "PMID of the cited work when known"),
         C("cited_doi", "VARCHAR", "DOI of the cited work when known"),
         C("cited_pmcid", "VARCHAR", "PMCID of the cited work when known"),

@@ -28,6 +28,63 @@ def test_ddl_and_arrow_derive_from_one_definition():
     assert con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] >= 1
 
 
+def _load_refs(db) -> None:
+    from extractors.pubmed_xml import iter_batches
+    from tests.pubmed_fixtures import article, document
+    from warehouse.load import BatchLoader
+
+    con = connect(db)
+    loader = BatchLoader(con, "refs")
+    doc = document(*(article(p, refs=tuple(range(p * 100, p * 100 + 30))) for p in range(1, 60)))
+    for b in iter_batches(doc, source_name="refs.xml"):
+        loader.load(b)
+    con.close()
+
+
+def _stored_ddl(con, table: str) -> str:
+    return con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0]
+
+
+def test_declared_column_compressions_are_what_duckdb_stores(tmp_path):
+    db = tmp_path / "w.duckdb"
+    _load_refs(db)
+    declared = [(t.name, c.name, c.compression) for t in ALL_TABLES for c in t.columns if c.compression]
+    assert ("reference_entries", "citation", "zstd") in declared
+    con = connect(db, read_only=True)
+    for table, column, compression in declared:
+        assert f"{column} VARCHAR USING COMPRESSION {compression.upper()}" in _stored_ddl(con, table)
+        used = {r[0] for r in con.execute(
+            "SELECT DISTINCT compression FROM pragma_storage_info(?) WHERE column_name = ? AND segment_type = 'VARCHAR'",
+            [table, column]).fetchall()}
+        assert used == {compression.upper()}, (table, column, used)
+
+
+def test_migration_2_rebuilds_reference_entries_of_an_older_warehouse_keeping_its_rows(tmp_path):
+    from dataclasses import replace
+
+    from schemas import TABLES
+    from warehouse.migrations import rebuild
+
+    db = tmp_path / "old.duckdb"
+    _load_refs(db)
+    old = TABLES["reference_entries"]
+    # the warehouse as migration 1 left it before the citation column declared its compression
+    con = connect(db)
+    rebuild(con, replace(old, columns=tuple(replace(c, compression=None) for c in old.columns)))
+    con.execute("DELETE FROM schema_migrations WHERE version = 2")
+    assert "USING COMPRESSION" not in _stored_ddl(con, "reference_entries")
+    before = con.execute("SELECT * FROM reference_entries").fetchall()
+    con.close()
+    assert len(before) == 59 * 30
+
+    con = connect(db)  # migrates
+    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()] == [1, 2]
+    assert "citation VARCHAR USING COMPRESSION ZSTD" in _stored_ddl(con, "reference_entries")
+    assert con.execute("SELECT * FROM reference_entries").fetchall() == before  # same rows, same order
+    assert con.execute("SELECT count(*) FROM citations").fetchone()[0] > 0  # a view over it works again
+    con.close()
+
+
 def _readme_queries() -> list[str]:
     text = (REPO / "README.md").read_text()
     section = text.split("## Example queries", 1)[1].split("\n## ", 1)[0]
