@@ -81,6 +81,29 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
     assert _servers_of(home) == []
 
 
+def test_tls_verification_is_skipped_for_the_plain_http_temporary_api_only(tmp_path):
+    """The temporary server speaks plain HTTP on loopback, so its clients skip loading a CA bundle;
+    a configured API (maybe HTTPS) keeps the user's TLS settings."""
+    import subprocess
+    import sys
+
+    code = ("from flows.prefect_runtime import PrefectRun\n"
+            "from prefect.settings import get_current_settings\n"
+            "with PrefectRun(verbose=True) as run:\n"
+            "    run.ready()\n"
+            "    api = get_current_settings().api\n"
+            "    print(api.url, api.tls_insecure_skip_verify)\n")
+    env = temporary_prefect_env(tmp_path / "prefect-home")
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    url, skip = r.stdout.split()
+    assert url.startswith("http://127.0.0.1:") and skip == "True"
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env | {"PREFECT_API_URL": "https://prefect.example/api"},
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["https://prefect.example/api", "False"]
+
+
 def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path):
     """Prefect's event sender (it carries task-run states) is drained before each temporary server stops,
     so a second command in the same process does not send to the first, stopped, server."""
