@@ -21,6 +21,7 @@ A benchmark, not a test. Run from the repository root:
      (c)  ``litmeta --db bench/out/bench.duckdb load FILE`` end to end, as a subprocess, with its peak RSS;
      (c') flows.pipeline.load_file in-process into a fresh warehouse (no CLI, no Prefect).
 3. Prints records/s, the ratios against the targets and the machine; writes bench/out/load_bench.json.
+   ``--repeat N``: N rounds of every measurement, the fastest of each kept, (c)/(b) also per round.
 """
 
 from __future__ import annotations
@@ -459,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT.parent / "shared" / "corpus" / "pubmed")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--skip-peer", action="store_true", help="skip pubmed_parser (b)")
-    ap.add_argument("--repeat", type=int, default=1, help="run each measurement N times, report the fastest")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="N rounds, each running every measurement once; report the fastest of each")
     ap.add_argument("--only", help="comma list of measurements to run: a,b,c',c (default: all)")
     ap.add_argument("--repo", type=Path, default=ROOT,
                     help="litmeta checkout whose code (c) and (c') run, e.g. a scratch worktree with a patch applied")
@@ -508,9 +510,12 @@ def main(argv: list[str] | None = None) -> int:
         wanted |= {"b1", "b2"} if "b" in wanted else set()
         plan = [p for p in plan if p[0] in wanted]
     repo = args.repo.resolve()
-    for key, what in plan:
-        runs = []
-        for _ in range(max(1, args.repeat)):
+    # rounds: every measurement once per round, so that the repeats of each meet the same moments
+    # of a shared machine (all of (b), then all of (c) would compare different moments)
+    runs: dict[str, list[dict]] = {key: [] for key, _ in plan}
+    rounds = max(1, args.repeat)
+    for i in range(rounds):
+        for key, what in plan:
             if what == "cli":
                 r = measure_cli(path, out / "bench.duckdb", repo, args.prefect_api)
             elif what == "inproc":
@@ -518,12 +523,16 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 r = run_child(what, path)
             r["records_per_s"] = (r["records"] or 0) / r["seconds"]
-            runs.append(r)
-            print(f"  ({key}) {what}: {r['records']} records in {r['seconds']:.2f} s "
+            runs[key].append(r)
+            print(f"  round {i + 1}/{rounds} ({key}) {what}: {r['records']} records in {r['seconds']:.2f} s "
                   f"= {r['records_per_s']:,.0f} rec/s (CPU {r['cpu_seconds']:.1f} s)", flush=True)
-        best = _best(runs)
-        best["all_seconds"] = [round(r["seconds"], 3) for r in runs]
+    for key, key_runs in runs.items():
+        best = _best(key_runs)
+        best["all_seconds"] = [round(r["seconds"], 3) for r in key_runs]
         results[key] = best
+    if runs.get("c") and runs.get("b1"):  # (c) against (b) within each round
+        results["round_ratios"] = [round(b["seconds"] / c["seconds"], 3)
+                                   for b, c in zip(runs["b1"], runs["c"], strict=True)]
     if args.pss:
         r = measure_cli(path, out / "bench.duckdb", repo, args.prefect_api, pss=True)
         results["c_pss"] = r
@@ -593,6 +602,9 @@ def write_report(args: argparse.Namespace, argv: list[str] | None, out: Path, me
         print(f"{'(c) rec/s / (b) rec/s':40} {ratios['c_over_b_rate']:6.2f}x   >= {TARGET_PEER_RATIO}x   "
               f"{'yes' if targets['c_rate_ge_1.5x_b'] else 'NO'}")
         print(f"{'(c) rec/s / (b) rec/s, full*':40} {ratios['c_over_b_full_rate']:6.2f}x")
+        if len(results.get("round_ratios", ())) > 1:
+            print(f"{'(c) rec/s / (b) rec/s, round by round':40} "
+                  + ", ".join(f"{x:.2f}x" for x in results["round_ratios"]))
     if "c_prime_over_b_rate" in ratios:
         print(f"{'(c) rec/s / (b) rec/s, no CLI/Prefect':40} {ratios['c_prime_over_b_rate']:6.2f}x")
     if "c_over_a_time" in ratios:
