@@ -117,10 +117,9 @@ class Table:
         """Columns that define table content for idempotency checks (no timestamps, no run ids)."""
         return [c for c in self.column_names if c not in self.volatile]
 
-    def ddl(self, name: str | None = None) -> str:
-        """CREATE TABLE IF NOT EXISTS for this table (under ``name`` instead when given: a rebuild)."""
+    def ddl(self) -> str:
         cols = [f"    {c.ddl}" for c in self.columns]
-        return f"CREATE TABLE IF NOT EXISTS {name or self.name} (\n" + ",\n".join(cols) + "\n)"
+        return f"CREATE TABLE IF NOT EXISTS {self.name} (\n" + ",\n".join(cols) + "\n)"
 
     def markdown(self) -> str:
         lines = [

@@ -1,9 +1,13 @@
 """Versioned migrations of the warehouse, recorded in `schema_migrations`.
 
 Migration 1 creates every table from `schemas.tables` (the one definition). A later change to a
-table adds a migration here (e.g. an ALTER TABLE generated from the new column's definition, or a
-rebuild from it where DuckDB cannot alter, as for a column's storage compression);
+table adds a migration here (e.g. an ALTER TABLE generated from the new column's definition);
 `check_drift` refuses to run against a file whose columns do not match the schema, naming them.
+
+A column's storage compression (`schemas.model.Column.compression`) is not migrated: DuckDB cannot
+alter it, and rebuilding a table would rewrite most of a large warehouse's file (and grow it by the
+table's size until later loads reuse the space). A warehouse created before a compression was
+declared keeps DuckDB's own choice for that column: same data, same queries, a larger file.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from collections.abc import Callable
 import duckdb
 
 from schemas import ALL_TABLES, TABLES
-from schemas.model import Table, quote
 from warehouse.views import create_views
 
 
@@ -22,28 +25,8 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(table.ddl())
 
 
-def rebuild(con: duckdb.DuckDBPyConnection, table: Table) -> None:
-    """Re-create ``table`` from its current definition and copy its rows over, in order.
-
-    For what DuckDB cannot ALTER (a column's storage compression). Views name tables, not bind
-    them: they work again once the table is back under its name.
-    """
-    tmp = f"{table.name}__rebuild"
-    cols = ", ".join(quote(c) for c in table.column_names)
-    con.execute(f"DROP TABLE IF EXISTS {tmp}")
-    con.execute(table.ddl(tmp))
-    con.execute(f"INSERT INTO {tmp} ({cols}) SELECT {cols} FROM {table.name}")
-    con.execute(f"DROP TABLE {table.name}")
-    con.execute(f"ALTER TABLE {tmp} RENAME TO {table.name}")
-
-
-def _citations_zstd(con: duckdb.DuckDBPyConnection) -> None:
-    rebuild(con, TABLES["reference_entries"])
-
-
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "create every table of schemas.tables", _initial),
-    (2, "reference_entries.citation stored with zstd compression", _citations_zstd),
 ]
 
 
