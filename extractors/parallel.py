@@ -20,8 +20,10 @@ submitted and not parsed yet (as many as the in-flight budget holds), instead of
 pipes: for 500 MB of XML and the 300 MB of its results, the pipes' copies through the kernel and
 wake-ups per 64 KiB cost the workers 0.6-0.9 and the main process 0.2 CPU s more. A piece or result
 too big for its slot, a piece that finds no slot free, and every piece of a pool whose workers are
-not forked (a fork server or spawned), still go through the pipes. A file whose pool is closed (or
-breaks: a worker died) before it is all read raises in its reader instead of ending early.
+not forked (a fork server or spawned), still go through the pipes. A file whose pool is closed before
+it is all read raises `CancelledError` in its reader instead of ending early; one whose pool breaks
+(a worker died: killed, e.g. by the out-of-memory killer, or crashed) raises `ParseWorkerDied`,
+naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ DEFAULT_INFLIGHT = 192 << 20
 # the tables' partly filled last row groups (smaller batches from 60 % of the bench file on cost
 # litmeta 1.5-2 CPU s and about 1 s of `litmeta load`).
 FLUSH_MIN_RECORDS = 2000
+
+
+class ParseWorkerDied(BrokenProcessPool):
+    """A parse worker process died while a file was being parsed (the pool is broken)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name}: a parse worker process died while parsing it (killed, e.g. by the kernel's "
+            "out-of-memory killer, or crashed); what was loaded before stays: re-run the same command "
+            "to finish (loads are idempotent)")
 
 
 # the pool's shared slots, in a forked worker (inherited from the pool, see `_SharedSlots`)
@@ -194,6 +206,14 @@ class FileJob:
         return nxt is not None and nxt[0] == "future" and not nxt[1].done()
 
     def _results(self) -> Iterator[pubmed_xml.PieceResult]:
+        try:
+            yield from self._piece_results()
+        except ParseWorkerDied:
+            raise
+        except BrokenProcessPool as exc:
+            raise ParseWorkerDied(self.name) from exc
+
+    def _piece_results(self) -> Iterator[pubmed_xml.PieceResult]:
         ended = False
         try:
             while True:

@@ -242,6 +242,9 @@ def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_env(args)
+    # a broken parse pool raises its subclass ParseWorkerDied, naming the file (extractors.parallel)
+    from concurrent.futures.process import BrokenProcessPool
+
     from extractors.errors import EntrezError, EntrezPermanentError
     from flows.pipeline import UsageError
     from flows.prefect_runtime import PrefectUnavailable
@@ -250,7 +253,7 @@ def _main(argv: list[str] | None) -> int:
     previous = _on_interrupt(args.verb) if args.verb in RUN_VERBS else None
     try:
         return run(args)
-    except (CliError, UsageError, WarehouseError, PrefectUnavailable) as exc:
+    except (CliError, UsageError, WarehouseError, PrefectUnavailable, BrokenProcessPool) as exc:
         print(f"litmeta {args.verb}: {exc}", file=sys.stderr)
         return 2
     except EntrezPermanentError as exc:

@@ -374,6 +374,55 @@ def test_a_file_submitted_after_a_worker_died_raises_instead_of_loading_nothing(
             list(pool.submit(path, source_name="after").batches())
 
 
+def test_a_worker_dying_mid_file_raises_parse_worker_died_naming_the_file(tmp_path):
+    path = tmp_path / "dies.xml"
+    path.write_bytes(document(*(article(52000 + i) for i in range(600))))
+    # a small in-flight budget: most pieces are cut only as the reader goes on
+    with ParsePool(1, piece_bytes=PIECE, max_inflight=3 * PIECE) as pool:
+        batches = pool.submit(path, source_name="dies.xml", batch_size=20).batches()
+        assert next(batches).n_records == 20
+        [worker] = pool._executor._processes.values()
+        os.kill(worker.pid, signal.SIGKILL)
+        with pytest.raises(parallel.ParseWorkerDied, match=r"^dies\.xml: a parse worker process died .* re-run"):
+            for _batch in batches:
+                pass
+
+
+# `litmeta load` of argv[1], its parse workers killed at their second piece (the patch is inherited by the
+# forked workers): the CLI's exit code is printed last
+WORKER_DIES_RUN = """
+import os, signal, sys
+from extractors import pubmed_xml
+parse_piece, calls = pubmed_xml.parse_piece, []
+def dying(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return parse_piece(*args, **kwargs)
+pubmed_xml.parse_piece = dying
+from flows.cli import main
+print("exit", main(["--db", sys.argv[2], "load", sys.argv[1]]))
+"""
+
+
+def test_load_whose_parse_worker_dies_says_so_in_one_line_and_exits_2(tmp_path):
+    from tests.conftest import temporary_prefect_env
+
+    path = tmp_path / "big.xml"
+    refs = tuple(range(1, 120))
+    path.write_bytes(document(*(article(60000 + i, refs=refs) for i in range(4000))))
+    assert worth_a_pool(path)
+    db = tmp_path / "w.duckdb"
+    run = subprocess.run([sys.executable, "-c", WORKER_DIES_RUN, str(path), str(db)], capture_output=True,
+                         text=True, timeout=180, cwd=Path(__file__).resolve().parents[1],
+                         env=temporary_prefect_env(tmp_path / "prefect-home"))
+    assert run.stdout.splitlines()[-1] == "exit 2", run.stderr[-3000:]
+    assert f"litmeta load: {path}: a parse worker process died while parsing it" in run.stderr
+    assert "Traceback" not in run.stderr
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("failed",)]
+
+
 def test_closing_the_pool_under_a_reader_raises_instead_of_ending_the_file_early(tmp_path):
     path = tmp_path / "closed.xml"
     path.write_bytes(document(*(article(51000 + i) for i in range(600))))
