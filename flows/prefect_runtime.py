@@ -6,8 +6,9 @@ server package in the calling process just to launch it (about 2.3 CPU s here). 
 launches the same server (uvicorn serving Prefect's app factory, as Prefect's `SubprocessASGIServer`
 does; `flows.prefect_server` boots it with the garbage collector paused and stops it without
 uvicorn's polling delays) as soon as the command's inputs are checked, so it boots while litmeta parses, and points this run's
-settings at it. With an API configured, Prefect's settings are left alone and the flows report
-there.
+settings at it. If that server dies during the run, `TemporaryApi.watch` restarts it on its port,
+where Prefect's client retries its calls. With an API configured, Prefect's settings are left alone
+and the flows report there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from pydantic import ValidationError
 
 STARTUP_TIMEOUT_S = 60.0
+RESTARTS = 2  # times the temporary server is restarted when it dies during a run
+WATCH_POLL_S = 0.25
 
 
 class _RunErrorsStayOffConsole(logging.Filter):
@@ -101,6 +105,13 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return lambda: prctl(1, sigterm)  # 1 = PR_SET_PDEATHSIG
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 class PrefectUnavailable(Exception):
     """Prefect cannot run this command (invalid settings, or its temporary API server did not start); the message says what to do."""
 
@@ -122,19 +133,28 @@ class TemporaryApi:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
 
     @property
     def api_url(self) -> str:
         return f"http://{HOST}:{self.port}{API_PATH}"
 
     def launch(self) -> TemporaryApi:
-        """Start the server process now (Prefect itself is not imported: its package path is looked up)."""
-        spec = importlib.util.find_spec("prefect")
-        assert spec is not None and spec.submodule_search_locations, "prefect is not installed"
+        """Start the server process now, on a free port (Prefect itself is not imported: its package path is looked up)."""
         with socket.socket() as s:
             s.bind((HOST, 0))
             self.port = s.getsockname()[1]
-        # preexec_fn runs in the forked child before exec: only a prctl system call (see above)
+        self._stopping = threading.Event()  # a watcher of an earlier launch stopped with its own
+        self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        """Start the server process on ``self.port``."""
+        spec = importlib.util.find_spec("prefect")
+        assert spec is not None and spec.submodule_search_locations, "prefect is not installed"
+        # preexec_fn runs in the forked child before exec: only a prctl system call (see above). The
+        # parent-death signal follows the thread that forks: a thread that starts a server outlives it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows.prefect_server", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
              "--port", str(self.port)],
@@ -142,7 +162,6 @@ class TemporaryApi:
                  "PREFECT__SERVER_FINAL": "1"},
             preexec_fn=_parent_death_signal(),
         )
-        return self
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S, relaunches: int = 2) -> None:
         """Block until the server answers /health; relaunch (a few times) when it fails to start.
@@ -178,16 +197,54 @@ class TemporaryApi:
         finally:
             conn.close()
 
+    def watch(self, restarts: int = RESTARTS) -> None:
+        """Restart the server on its port, up to ``restarts`` times, if it dies while the run uses it
+        (killed, e.g. by the out-of-memory killer). Prefect's client retries a failed call a few times
+        with growing delays: against a dead port, for minutes; after a restart, the next try gets
+        through (the run's records are in Prefect's database). Stopped by `stop`."""
+        threading.Thread(target=self._watch, args=(restarts,), name="litmeta-prefect-watch", daemon=True).start()
+
+    def _watch(self, restarts: int) -> None:
+        # polled rather than waited for: `stop` waits for the process too. This thread stays alive while
+        # a server it started runs (the parent-death signal follows the forking thread)
+        stopping = self._stopping
+        while not stopping.wait(WATCH_POLL_S):
+            proc = self.proc
+            code = proc.poll() if proc is not None else None
+            if code is None:
+                continue
+            if code in (0, -signal.SIGINT, -signal.SIGTERM) or restarts <= 0:
+                return  # stopped with the terminal's Ctrl-C (the run is being interrupted), or given up
+            restarts -= 1
+            how = f"killed by {_signal_name(-code)}" if code < 0 else f"exit code {code}"
+            with self._lock:
+                if stopping.is_set():
+                    return
+                print(f"litmeta: Prefect's temporary API server died during the run ({how}); restarting it "
+                      f"on port {self.port}", file=sys.stderr, flush=True)
+                self._spawn()
+                proc = self.proc
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            while not self._healthy():
+                if stopping.wait(0.05):
+                    return
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    print(f"litmeta: Prefect's temporary API server could not be restarted on port {self.port}; "
+                          "the run goes on, but Prefect cannot record the rest of it", file=sys.stderr, flush=True)
+                    return
+
     def stop(self) -> None:
-        if self.proc is None:
+        self._stopping.set()
+        with self._lock:  # not while the watcher starts a new one
+            proc, self.proc = self.proc, None
+        if proc is None:
             return
-        self.proc.terminate()
+        proc.terminate()
         try:
-            self.proc.wait(timeout=5)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+            proc.kill()
+            proc.wait()
 
 
 class PrefectRun:
@@ -232,6 +289,7 @@ class PrefectRun:
             self.api = None
             return
         self.api.wait_ready()
+        self.api.watch()
         # no flow-run heartbeats: they let a server notice a run that died (an automation on missing
         # heartbeats), and a temporary server stops with this process anyway; the engine's heartbeat
         # thread would also hold up the end of every flow by up to a second. The server speaks plain

@@ -104,6 +104,84 @@ def test_tls_verification_is_skipped_for_the_plain_http_temporary_api_only(tmp_p
     assert r.stdout.split() == ["https://prefect.example/api", "False"]
 
 
+def _server_of_a_running_flow(home: Path, proc, timeout: float = 90) -> int:
+    """The pid of the temporary server (PREFECT_HOME=home) once a flow run is RUNNING in Prefect's database
+    (the run's client has reached the server); ``proc`` must still run."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(home / "prefect.db", timeout=1) as con:
+                running = con.execute("SELECT count(*) FROM flow_run WHERE state_type = 'RUNNING'").fetchone()[0]
+        except sqlite3.Error:
+            running = 0
+        if running and (servers := _servers_of(home)):
+            return servers[0]
+        time.sleep(0.05)
+    raise AssertionError("no flow run was running while the command ran")
+
+
+def test_a_temporary_server_killed_during_the_run_is_restarted_on_its_port(tmp_path, monkeypatch, capfd):
+    """Killed (e.g. by the out-of-memory killer), the server is restarted on the same port, where the run's
+    Prefect client retries its calls; stopped by a signal to stop (the terminal's Ctrl-C), it is not."""
+    import signal
+    import time
+
+    from flows.prefect_runtime import TemporaryApi
+
+    home = tmp_path / "prefect-home"
+    for k, v in temporary_prefect_env(home).items():
+        monkeypatch.setenv(k, v)
+    api = TemporaryApi().launch()
+    try:
+        api.wait_ready()
+        api.watch()
+        first, port = api.proc.pid, api.port
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while not (api.proc.pid != first and api._healthy()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert api.proc.pid != first and api._healthy() and api.port == port
+        assert "server died during the run (killed by SIGKILL); restarting it on port" in capfd.readouterr().err
+        second = api.proc
+        second.send_signal(signal.SIGINT)
+        second.wait(timeout=30)
+        time.sleep(1)  # four polls of the watcher
+        assert api.proc is second
+        assert "restarting" not in capfd.readouterr().err
+    finally:
+        api.stop()
+    assert _servers_of(home) == []
+
+
+def test_load_survives_its_temporary_server_being_killed(tmp_path):
+    """`litmeta load` whose Prefect server is killed mid-run finishes: exit 0, everything loaded, one line
+    about the restart (without it, the run's calls retried against the dead port for minutes, then failed)."""
+    import signal
+    import subprocess
+
+    from tests.pubmed_fixtures import article, document
+
+    home = tmp_path / "prefect-home"
+    path = tmp_path / "big.xml"
+    path.write_bytes(document(*(article(70000 + i, refs=tuple(range(1, 120))) for i in range(4000))))
+    db = tmp_path / "w.duckdb"
+    proc = subprocess.Popen(litmeta_cmd() + ["--db", str(db), "load", str(path)], env=temporary_prefect_env(home),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        os.kill(_server_of_a_running_flow(home, proc), signal.SIGKILL)
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "records new 4000" in out
+    assert "server died during the run (killed by SIGKILL); restarting it" in err
+    assert "Traceback" not in err
+    assert _servers_of(home) == []
+
+
 def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path):
     """Prefect's event sender (it carries task-run states) is drained before each temporary server stops,
     so a second command in the same process does not send to the first, stopped, server."""
