@@ -59,13 +59,19 @@ FLUSH_MIN_RECORDS = 2000
 
 
 class ParseWorkerDied(BrokenProcessPool):
-    """A parse worker process died while a file was being parsed (the pool is broken)."""
+    """The parse pool broke while a file was being parsed: a worker process died (killed, or crashed),
+    or, rarely, a result could not be read back (``reason``, the pool's own message, says which)."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(
-            f"{name}: a parse worker process died while parsing it (killed, e.g. by the kernel's "
-            "out-of-memory killer, or crashed); what was loaded before stays: re-run the same command "
-            "to finish (loads are idempotent)")
+    def __init__(self, name: str, reason: str = "") -> None:
+        self.name, self.reason = name, reason
+        what = ("a parse worker process died while parsing it (killed, e.g. by the kernel's out-of-memory "
+                "killer, or crashed)" if not reason or "terminated abruptly" in reason
+                else f"parsing it in worker processes failed ({reason})")
+        super().__init__(f"{name}: {what}; what was loaded before stays: re-run the same command to "
+                         "finish (loads are idempotent)")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.name, self.reason))
 
 
 # the pool's shared slots, in a forked worker (inherited from the pool, see `_SharedSlots`)
@@ -211,7 +217,8 @@ class FileJob:
         except ParseWorkerDied:
             raise
         except BrokenProcessPool as exc:
-            raise ParseWorkerDied(self.name) from exc
+            cause = f": {exc.__cause__}" if exc.__cause__ is not None and "terminated abruptly" not in str(exc) else ""
+            raise ParseWorkerDied(self.name, f"{exc}{cause}") from exc
 
     def _piece_results(self) -> Iterator[pubmed_xml.PieceResult]:
         ended = False

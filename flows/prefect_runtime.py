@@ -105,6 +105,12 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return lambda: prctl(1, sigterm)  # 1 = PR_SET_PDEATHSIG
 
 
+def _stopped_on_purpose(code: int) -> bool:
+    """Whether the temporary server's exit code is a stop asked for (exit 0 after SIGINT or SIGTERM, or
+    the signal itself when it came during the boot): the terminal's Ctrl-C, or litmeta's own stop."""
+    return code in (0, -signal.SIGINT, -signal.SIGTERM)
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -135,6 +141,7 @@ class TemporaryApi:
         self.port = 0
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
 
     @property
     def api_url(self) -> str:
@@ -145,7 +152,9 @@ class TemporaryApi:
         with socket.socket() as s:
             s.bind((HOST, 0))
             self.port = s.getsockname()[1]
-        self._stopping = threading.Event()  # a watcher of an earlier launch stopped with its own
+        self._stopping.set()  # a watcher of an earlier launch stops with its event
+        self._stopping = threading.Event()
+        self._watcher = None
         self._spawn()
         return self
 
@@ -202,24 +211,31 @@ class TemporaryApi:
         (killed, e.g. by the out-of-memory killer). Prefect's client retries a failed call a few times
         with growing delays: against a dead port, for minutes; after a restart, the next try gets
         through (the run's records are in Prefect's database). Stopped by `stop`."""
-        threading.Thread(target=self._watch, args=(restarts,), name="litmeta-prefect-watch", daemon=True).start()
+        if self._watcher is None:  # one per launch
+            self._watcher = threading.Thread(target=self._watch, args=(restarts,), name="litmeta-prefect-watch",
+                                             daemon=True)
+            self._watcher.start()
 
     def _watch(self, restarts: int) -> None:
         # polled rather than waited for: `stop` waits for the process too. This thread stays alive while
         # a server it started runs (the parent-death signal follows the forking thread)
         stopping = self._stopping
         while not stopping.wait(WATCH_POLL_S):
-            proc = self.proc
-            code = proc.poll() if proc is not None else None
+            dead = self.proc
+            code = dead.poll() if dead is not None else None
             if code is None:
                 continue
-            if code in (0, -signal.SIGINT, -signal.SIGTERM) or restarts <= 0:
-                return  # stopped with the terminal's Ctrl-C (the run is being interrupted), or given up
-            restarts -= 1
+            if _stopped_on_purpose(code):
+                return  # stopped with the terminal's Ctrl-C: the run is being interrupted
             how = f"killed by {_signal_name(-code)}" if code < 0 else f"exit code {code}"
             with self._lock:
-                if stopping.is_set():
+                if stopping.is_set() or self.proc is not dead:
                     return
+                if restarts <= 0:
+                    print(f"litmeta: Prefect's temporary API server died again during the run ({how}); not "
+                          "restarted: Prefect cannot record the rest of the run", file=sys.stderr, flush=True)
+                    return
+                restarts -= 1
                 print(f"litmeta: Prefect's temporary API server died during the run ({how}); restarting it "
                       f"on port {self.port}", file=sys.stderr, flush=True)
                 self._spawn()
@@ -228,7 +244,10 @@ class TemporaryApi:
             while not self._healthy():
                 if stopping.wait(0.05):
                     return
-                if proc.poll() is not None or time.monotonic() > deadline:
+                code = proc.poll()
+                if code is not None and _stopped_on_purpose(code):
+                    return  # Ctrl-C while it was starting
+                if code is not None or time.monotonic() > deadline:
                     print(f"litmeta: Prefect's temporary API server could not be restarted on port {self.port}; "
                           "the run goes on, but Prefect cannot record the rest of it", file=sys.stderr, flush=True)
                     return

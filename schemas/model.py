@@ -55,8 +55,10 @@ class Column:
     def __post_init__(self) -> None:
         if self.type not in ARROW_TYPES:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
+        if self.compression is not None and self.type != "VARCHAR":
+            raise ValueError(f"column {self.name}: a compression is declared for VARCHAR columns only, not {self.type}")
         if self.compression is not None and self.compression not in COMPRESSIONS:
-            raise ValueError(f"column {self.name}: unknown compression {self.compression!r}")
+            raise ValueError(f"column {self.name}: compression {self.compression!r} is not one of {COMPRESSIONS}")
 
     @property
     def ddl(self) -> str:

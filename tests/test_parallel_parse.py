@@ -388,6 +388,18 @@ def test_a_worker_dying_mid_file_raises_parse_worker_died_naming_the_file(tmp_pa
                 pass
 
 
+def test_parse_worker_died_says_what_broke_and_pickles_whole():
+    died = parallel.ParseWorkerDied("f.xml", "A process in the process pool was terminated abruptly while the "
+                                    "future was running or pending.")
+    assert str(died).startswith("f.xml: a parse worker process died while parsing it")
+    unreadable = parallel.ParseWorkerDied("f.xml", "A result has failed to un-serialize.: MemoryError()")
+    assert str(unreadable).startswith("f.xml: parsing it in worker processes failed (A result has failed to "
+                                      "un-serialize.: MemoryError()); what was loaded before stays")
+    assert isinstance(unreadable, BrokenProcessPool)
+    for e in (died, unreadable):
+        assert str(pickle.loads(pickle.dumps(e))) == str(e)
+
+
 # `litmeta load` of argv[1], its parse workers killed at their second piece (the patch is inherited by the
 # forked workers): the CLI's exit code is printed last
 WORKER_DIES_RUN = """

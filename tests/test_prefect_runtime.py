@@ -155,6 +155,73 @@ def test_a_temporary_server_killed_during_the_run_is_restarted_on_its_port(tmp_p
     assert _servers_of(home) == []
 
 
+def test_what_the_watcher_restarts_and_when_it_gives_up(monkeypatch, capfd):
+    """Decisions of `TemporaryApi._watch` with fake server processes: a server killed or failing is
+    restarted (up to the limit, then one line says so); one stopped on purpose (exit 0, SIGINT, SIGTERM:
+    the terminal's Ctrl-C) is not; a second watch() or a relaunch leaves one watcher for the live server."""
+    import signal
+    import threading
+    import time
+
+    import flows.prefect_runtime as rt
+
+    class Fake:
+        def __init__(self) -> None:
+            self.code = None
+
+        def poll(self):
+            return self.code
+
+        def terminate(self) -> None:
+            self.code = -signal.SIGTERM
+
+        wait = kill = lambda self, timeout=None: None
+
+    spawned: list[Fake] = []
+
+    def spawn(self) -> None:
+        self.proc = Fake()
+        spawned.append(self.proc)
+
+    monkeypatch.setattr(rt.TemporaryApi, "_spawn", spawn)
+    monkeypatch.setattr(rt.TemporaryApi, "_healthy", lambda self: True)
+    monkeypatch.setattr(rt, "WATCH_POLL_S", 0.01)
+
+    def settle() -> None:
+        time.sleep(0.2)
+
+    assert [rt._stopped_on_purpose(c) for c in (0, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL, 1, 3)] == \
+        [True, True, True, False, False, False]
+    api = rt.TemporaryApi().launch()
+    api.watch(restarts=2)
+    api.watch(restarts=2)  # one watcher per launch
+    spawned[-1].code = -signal.SIGKILL
+    settle()
+    assert len(spawned) == 2  # restarted once, not once per watch()
+    spawned[-1].code = 1
+    settle()
+    spawned[-1].code = -signal.SIGKILL
+    settle()
+    assert len(spawned) == 3
+    err = capfd.readouterr().err
+    assert err.count("restarting it on port") == 2 and "(exit code 1)" in err
+    assert "died again during the run (killed by SIGKILL); not restarted" in err
+    api.stop()
+
+    api = rt.TemporaryApi().launch()
+    api.watch()
+    api.launch()  # a relaunch without stop(): the first watcher stops
+    api.watch()
+    settle()
+    assert sum(t.name == "litmeta-prefect-watch" for t in threading.enumerate()) == 1
+    spawned[-1].code = -signal.SIGINT  # Ctrl-C
+    settle()
+    assert len(spawned) == 5 and "restarting" not in capfd.readouterr().err
+    api.stop()
+    settle()
+    assert not any(t.name == "litmeta-prefect-watch" for t in threading.enumerate())
+
+
 def test_load_survives_its_temporary_server_being_killed(tmp_path):
     """`litmeta load` whose Prefect server is killed mid-run finishes: exit 0, everything loaded, one line
     about the restart (without it, the run's calls retried against the dead port for minutes, then failed)."""
