@@ -217,7 +217,7 @@ class FileJob:
         except ParseWorkerDied:
             raise
         except BrokenProcessPool as exc:
-            cause = f": {exc.__cause__}" if exc.__cause__ is not None and "terminated abruptly" not in str(exc) else ""
+            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
             raise ParseWorkerDied(self.name, f"{exc}{cause}") from exc
 
     def _piece_results(self) -> Iterator[pubmed_xml.PieceResult]:
