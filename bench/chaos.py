@@ -8,12 +8,12 @@ What it does (docs/reliability.md has the figures of a run):
 
 - faults: ``network SEED --depth D --max-nodes N`` in-process through the sandbox, once clean and
   once per fault seed with every fault kind at once (`FAULT_SPEC`); each warehouse is compared
-  table by table with the clean one (`warehouse.checks.content_hashes`: run ids and timestamps
+  table by table with the clean one (`litmeta.warehouse.checks.content_hashes`: run ids and timestamps
   left out) and checked for duplicate keys. A run that still fails (retries exhausted) is run
   again until it completes, as the nightly job would be. Prints faults served (the sandbox's
   ``/_stats``), client requests and retries, records and edges compared.
 - crashes: the same network run as a ``litmeta`` subprocess killed with SIGKILL at each of
-  `CRASH_POINTS` (``LITMETA_CRASH_AT``, see `warehouse.db.crash_point`), then run again; prints
+  `CRASH_POINTS` (``LITMETA_CRASH_AT``, see `litmeta.warehouse.db.crash_point`), then run again; prints
   what the killed run left (the file opens, its ingest_runs row is unfinished), what the re-run
   fetched (records already loaded are not fetched again) and whether it ends equal to the clean run.
 - concurrency: ``litmeta sql`` issued back to back while a network run writes (answers vs
@@ -42,7 +42,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 FAULT_SPEC = "429=0.15,500=0.05,502=0.05,truncate=0.05,error200=0.05,reset=0.05,slow=0.05"
-#: (point, n): SIGKILL the n-th time the run passes the point (warehouse.db.crash_point)
+#: (point, n): SIGKILL the n-th time the run passes the point (litmeta.warehouse.db.crash_point)
 CRASH_POINTS = (
     ("fetch", 3),  # an elink answer of hop 1 received, not yet stored
     ("load-txn", 2),  # inside the load transaction of the 2nd records batch, before COMMIT
@@ -58,7 +58,7 @@ def warehouse_state(db: str | Path) -> dict:
     """Content hashes, duplicate keys, row counts and ingest_runs of a warehouse (opened read-only)."""
     import duckdb
 
-    from warehouse.checks import content_hashes, duplicate_keys
+    from litmeta.warehouse.checks import content_hashes, duplicate_keys
 
     with duckdb.connect(str(db), read_only=True) as con:
         one = lambda sql: con.execute(sql).fetchall()[0][0]  # noqa: E731
@@ -97,7 +97,7 @@ def load_snapshot_seed(snapshot_dir: str | Path) -> int:
 # -- running litmeta ---------------------------------------------------------------------------
 def litmeta_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("litmeta")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "flows.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "litmeta"]
 
 
 def run_litmeta(
@@ -153,8 +153,8 @@ def run_network_inprocess(
 
     Returns the figures: attempts, sandbox stats, client stats of every attempt, the summary.
     """
-    import flows.network as fnet
-    from extractors.sandbox import SandboxServer
+    import litmeta.flows.network as fnet
+    from litmeta.extractors.sandbox import SandboxServer
 
     clients = []
     original = fnet.make_client
@@ -253,7 +253,7 @@ def crash_and_resume(
     reference: dict | None = None,
 ) -> dict:
     """Kill ``litmeta network`` at ``point:n`` with SIGKILL, look at what it left, run it again."""
-    from extractors.sandbox import SandboxServer
+    from litmeta.extractors.sandbox import SandboxServer
 
     fig: dict = {"point": f"{point}:{n}"}
     with SandboxServer(snapshot_dir) as sb:
@@ -320,8 +320,8 @@ def readers_during_run(
     """Start a network run and query the warehouse while it writes (CLI sql and in-process polls)."""
     import duckdb
 
-    from extractors.sandbox import SandboxServer
-    from warehouse.db import WarehouseBusy, connect
+    from litmeta.extractors.sandbox import SandboxServer
+    from litmeta.warehouse.db import WarehouseBusy, connect
 
     sql = {"answer": 0, "busy": 0, "traceback": 0, "other": 0}
     latencies: list[float] = []
@@ -402,8 +402,8 @@ def two_writers(
 ) -> dict:
     """A network run (A) plus, while it writes, ``second`` (a write verb's args) told not to wait (C)
     and told to wait (B): C must refuse clearly, B must run after A; their runs never overlap."""
-    from extractors.sandbox import SandboxServer
-    from warehouse.db import lock_path
+    from litmeta.extractors.sandbox import SandboxServer
+    from litmeta.warehouse.db import lock_path
 
     with SandboxServer(snapshot_dir) as sb:
         a = start_litmeta(network_args(db, sb.base_url, seed, depth, max_nodes), env)

@@ -248,9 +248,9 @@ def measure_inproc(path: Path, db: Path, repo: Path = ROOT) -> dict:
     """(c') flows.pipeline.load_file on a freshly created warehouse: parse + load, no CLI, no Prefect."""
     sys.path.insert(0, str(repo))
     t_import = time.perf_counter()
-    from flows.pipeline import load_file
-    from warehouse.db import connect
-    from warehouse.runs import start_run
+    from litmeta.flows.pipeline import load_file
+    from litmeta.warehouse.db import connect
+    from litmeta.warehouse.runs import start_run
 
     t0 = time.perf_counter()
     for p in (db, db.with_name(db.name + ".wal")):
@@ -331,7 +331,7 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
     last 50 ms before exit are unobserved), and the largest observed sum of current RSS over its
     process tree (litmeta + the Prefect temporary API server it starts as a child process + a
     parser process, if the load starts one), with each child's own VmHWM.
-    With ``repo`` other than this checkout, runs ``python -m flows.cli`` from that checkout instead.
+    With ``repo`` other than this checkout, runs ``python -m litmeta`` from that checkout instead.
     ``prefect_api``: the flow reports to this running Prefect server (PREFECT_API_URL) instead of the
     temporary server litmeta starts otherwise. ``pss``: also the peak of the tree's summed PSS
     (proportional set size: a page shared by the forked processes counts once), read at every poll
@@ -345,7 +345,7 @@ def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None
     if repo.resolve() == ROOT and (ROOT / ".venv" / "bin" / "litmeta").exists():
         cmd = [str(ROOT / ".venv" / "bin" / "litmeta")]
     else:  # another checkout, or a worktree without its own venv: its code, this interpreter
-        cmd = [sys.executable, "-m", "flows.cli"]
+        cmd = [sys.executable, "-m", "litmeta"]
     cmd += ["--db", str(db), "load", str(path)]
     log = db.with_name("litmeta_load.log")
     cpu_before = _children_cpu()

@@ -4,8 +4,8 @@
                                                      [--hash-out H.json] [--hash-check H.json]
 
 The file (default: ``bench/out/pubmed_bench_30000.xml.gz``) is gunzipped once into memory and cut
-into pieces with `extractors.record_split.RecordSplitter` exactly as `extractors.parallel` does
-(same piece size); every piece then goes through `extractors.pubmed_xml.parse_piece` here, one
+into pieces with `litmeta.extractors.record_split.RecordSplitter` exactly as `litmeta.extractors.parallel` does
+(same piece size); every piece then goes through `litmeta.extractors.pubmed_xml.parse_piece` here, one
 after the other. Reported, as process CPU seconds (``time.process_time``), best of ``--repeat``:
 
 - walk: parsing the pieces with the hardened pull parser and freeing each record, nothing else;
@@ -31,17 +31,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from extractors import pubmed_xml
-from extractors.parallel import DEFAULT_PIECE
-from extractors.record_split import CLOSE, Piece, RecordSplitter
-from extractors.xmlsource import iter_piece_elements
-from schemas import RowSink
+from litmeta.extractors import pubmed_xml
+from litmeta.extractors.parallel import DEFAULT_PIECE
+from litmeta.extractors.record_split import CLOSE, Piece, RecordSplitter
+from litmeta.extractors.xmlsource import iter_piece_elements
+from litmeta.schemas import RowSink
 
 DEFAULT_FILE = Path(__file__).parent / "out" / "pubmed_bench_30000.xml.gz"
 
 
 def split(data: bytes, name: str) -> tuple[list[Piece], bytes]:
-    """The pieces of ``data`` and the head passed with each, as `extractors.parallel.ParsePool` cuts them."""
+    """The pieces of ``data`` and the head passed with each, as `litmeta.extractors.parallel.ParsePool` cuts them."""
     splitter = RecordSplitter(data, name, target=DEFAULT_PIECE)
     pieces = list(splitter)
     if any(p.stream is not None for p in pieces):

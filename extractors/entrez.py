@@ -1,8 +1,8 @@
 """NCBI E-utilities client: batched, polite, fault-tolerant.
 
 One `EntrezClient` = one `requests.Session` + one sliding-window rate limiter (3 requests/s,
-10 with an api_key; see `extractors.ratelimit`) shared by every thread using the client. The
-same code path serves NCBI and the sandbox (`extractors.sandbox`): only `base_url` differs.
+10 with an api_key; see `litmeta.extractors.ratelimit`) shared by every thread using the client. The
+same code path serves NCBI and the sandbox (`litmeta.extractors.sandbox`): only `base_url` differs.
 Etiquette, limits and the retry policy are documented in docs/eutils.md.
 
 Calls (named like NCBI / Bio.Entrez name them):
@@ -26,7 +26,7 @@ Permanent failures (HTTP 400/403/404/414, invalid db, the PubMed 9,999 cap text,
 
 Result documents (esearch, epost, elink, esummary) are parsed with lxml and a hardened parser
 (no DTD loading, no network, no entity expansion), not `Bio.Entrez.read`; see
-`extractors.eutils_results` for why. PubMed and PMC records are never parsed here: efetch
+`litmeta.extractors.eutils_results` for why. PubMed and PMC records are never parsed here: efetch
 bodies are handed on as raw bytes (`RawDocument`, `FetchedBatch`) after a completeness check
 and a cheap regex pass that tells which requested ids are present.
 
@@ -54,16 +54,16 @@ from urllib.parse import urlencode
 
 import requests
 
-from extractors import eutils_results as R
-from extractors.errors import (
+from litmeta.extractors import eutils_results as R
+from litmeta.extractors.errors import (
     EntrezError,
     EntrezPermanentError,
     EntrezResponseError,
     EntrezRetryExhausted,
     EntrezSearchCapError,
 )
-from extractors.ratelimit import SlidingWindowLimiter
-from extractors.snapshot_recorder import SnapshotRecorder
+from litmeta.extractors.ratelimit import SlidingWindowLimiter
+from litmeta.extractors.snapshot_recorder import SnapshotRecorder
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -1,4 +1,4 @@
-"""Exception types of the E-utilities client (`extractors.entrez`).
+"""Exception types of the E-utilities client (`litmeta.extractors.entrez`).
 
 Every exception names the request it is about with the client's request description
 (endpoint, db, number of ids, first few ids, method), which never contains the api_key.

@@ -13,7 +13,7 @@ Parser choice: lxml with a hardened parser, not `Bio.Entrez.read`.
 - Robustness: we need to detect failure answers precisely (non-empty `<ERROR>` anywhere vs. the
   harmless empty `<ERROR/>`, a truncated body, an HTML page), which is simpler on an lxml tree.
 `Bio.Entrez.read` remains the test oracle: tests parse the same documents with both and compare.
-PubMed records themselves are never parsed here (that is `extractors.pubmed_xml`); efetch bodies
+PubMed records themselves are never parsed here (that is `litmeta.extractors.pubmed_xml`); efetch bodies
 only get a byte-level completeness check and a regex pass for the PMIDs they contain.
 """
 

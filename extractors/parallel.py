@@ -1,11 +1,11 @@
 """Parsing large PubMed XML files in worker processes, in file order, while the caller loads.
 
 A `ParsePool` owns a `concurrent.futures.ProcessPoolExecutor` and one splitter thread. Files given
-to `ParsePool.submit` are cut into pieces of whole records (`extractors.record_split`, run in the
+to `ParsePool.submit` are cut into pieces of whole records (`litmeta.extractors.record_split`, run in the
 splitter thread: gunzip and ``bytes.find``); each piece is parsed in a worker process by the same
-hardened parser as in-process parsing (`extractors.pubmed_xml.parse_piece`), which returns Arrow
+hardened parser as in-process parsing (`litmeta.extractors.pubmed_xml.parse_piece`), which returns Arrow
 tables. `FileJob.batches` hands the results back in file order, merged into batches of up to
-``batch_size`` records, exactly as `extractors.pubmed_xml.iter_batches` does in one process.
+``batch_size`` records, exactly as `litmeta.extractors.pubmed_xml.iter_batches` does in one process.
 
 Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed (the XML
 of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader), and at
@@ -44,10 +44,10 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
-from extractors import pubmed_xml
-from extractors.record_split import Piece, RecordSplitter
-from extractors.xmlsource import InputError
-from schemas import ParsedBatch
+from litmeta.extractors import pubmed_xml
+from litmeta.extractors.record_split import Piece, RecordSplitter
+from litmeta.extractors.xmlsource import InputError
+from litmeta.schemas import ParsedBatch
 
 DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
 DEFAULT_INFLIGHT = 192 << 20
@@ -194,7 +194,7 @@ class FileJob:
         return None if callable(self.source_sha256) else self.source_sha256
 
     def batches(self) -> Iterator[ParsedBatch]:
-        """The file's batches in file order (see `extractors.pubmed_xml.iter_batches`).
+        """The file's batches in file order (see `litmeta.extractors.pubmed_xml.iter_batches`).
 
         Batches hold up to ``batch_size`` records, but once the file is all cut, what is merged
         (FLUSH_MIN_RECORDS at least) is handed out as soon as the next piece is not parsed yet: the

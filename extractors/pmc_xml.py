@@ -44,8 +44,8 @@ from functools import lru_cache
 
 from lxml import etree
 
-from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, text_of
-from schemas.batch import ParsedBatch, Reject, RowSink
+from litmeta.extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, text_of
+from litmeta.schemas.batch import ParsedBatch, Reject, RowSink
 
 __all__ = ["TABLE_NAMES", "iter_batches", "joined_text", "normalize_doi", "normalize_pmcid", "normalize_pmid"]
 

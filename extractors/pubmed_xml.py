@@ -2,7 +2,7 @@
 
 Handles PubmedArticle, PubmedBookArticle (record_type 'book'), legacy MedlineCitationSet records
 and DeleteCitation. Pure: bytes or a path in, `ParsedBatch` (one Arrow table per warehouse table)
-out. Memory stays flat whatever the file size (lxml iterparse + clear, see `extractors.xmlsource`).
+out. Memory stays flat whatever the file size (lxml iterparse + clear, see `litmeta.extractors.xmlsource`).
 
 Each record is read in one pass over its children (dispatch on tag), which is several times
 faster than XPath lookups. Text with inline markup (<i>, <sup>, MathML, ...) is flattened with no
@@ -24,10 +24,17 @@ from functools import lru_cache
 
 from lxml import etree
 
-from extractors.record_split import CLOSE, Piece, RecordBytes, RecordSplitter
-from extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, iter_piece_elements
-from schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
-from schemas.batch import gc_paused
+from litmeta.extractors.record_split import CLOSE, Piece, RecordBytes, RecordSplitter
+from litmeta.extractors.xmlsource import (
+    InputError,
+    Source,
+    Stream,
+    describe,
+    iter_elements,
+    iter_piece_elements,
+)
+from litmeta.schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
+from litmeta.schemas.batch import gc_paused
 
 TABLE_NAMES = [t.name for t in PUBMED_RECORD_TABLES] + ["reference_entries", "citation_edges"]
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
@@ -392,7 +399,7 @@ class PubmedParser:
     def _content_sha256(self, whole: etree._Element, pmid: int) -> str:
         """SHA-256 of the record's bytes as delivered, from its start tag to its end tag.
 
-        Where they are not at hand (an input stream-parsed whole, see `extractors.record_split`),
+        Where they are not at hand (an input stream-parsed whole, see `litmeta.extractors.record_split`),
         of the element serialised as UTF-8, which gives the same bytes for NCBI's files.
         """
         raw = self.raw.get(whole.sourceline, pmid) if self.raw is not None else None
@@ -793,7 +800,7 @@ class PieceResult:
 
 def parse_piece(piece: Piece, head: bytes, name: str, source_sha256: str | None = None,
                 batch_size: int = 5000) -> PieceResult:
-    """Parse one piece of a split input (`extractors.record_split`); "record N" keys count from the piece.
+    """Parse one piece of a split input (`litmeta.extractors.record_split`); "record N" keys count from the piece.
 
     Runs in worker processes: everything in and out pickles.
     """
@@ -842,8 +849,8 @@ def iter_batches(source: Source, *, source_name: str | None = None, batch_size: 
                  source_sha256: str | None = None) -> Iterator[ParsedBatch]:
     """Stream ``source`` (path, bytes or binary file) as `ParsedBatch` objects of up to ``batch_size`` records.
 
-    The input is cut into pieces of whole records (`extractors.record_split`), parsed one after the
-    other in this process (`extractors.parallel` parses them in worker processes instead); the
+    The input is cut into pieces of whole records (`litmeta.extractors.record_split`), parsed one after the
+    other in this process (`litmeta.extractors.parallel` parses them in worker processes instead); the
     batches of the pieces are merged up to ``batch_size`` records, keeping the batch rules of
     `_batches`. A broken input ends with a `Reject` naming the input and where it broke.
     """
@@ -868,7 +875,7 @@ def ordered_batches(results: Iterable[PieceResult], name: str, batch_size: int,
     """The batches of consecutive piece results, "record N" keys renumbered, merged up to ``batch_size`` records.
 
     Stops after the piece in which the input broke. Always yields at least one (possibly empty) batch.
-    ``flush``: see `schemas.batch.merge_batches`.
+    ``flush``: see `litmeta.schemas.batch.merge_batches`.
     """
     out = 0
     for batch in merge_batches(_renumbered(results), batch_size, flush):

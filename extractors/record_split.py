@@ -5,12 +5,12 @@ before a ``<PubmedArticle>``, ``<PubmedBookArticle>`` or ``<DeleteCitation>`` st
 piece has reached ``target`` bytes (``bytes.find``: no XML parsing here). Every piece is parsed as
 ``head + body [+ closing tag]``, where ``head`` is the document's own prolog and root start tag, so
 each piece is a small well-formed document parsed with the same hardened options
-(`extractors.xmlsource.iter_piece_elements`); a piece knows the file line it starts at, so messages
+(`litmeta.extractors.xmlsource.iter_piece_elements`); a piece knows the file line it starts at, so messages
 keep the file's line numbers.
 
 A cut is only made where it cannot be inside a comment, CDATA section or processing instruction.
 Inputs this module does not cut are handed back whole as one *stream* piece, parsed by the ordinary
-streaming parser (`extractors.xmlsource.iter_elements`):
+streaming parser (`litmeta.extractors.xmlsource.iter_elements`):
 - a head that is not plain (an internal DTD subset, an encoding other than UTF-8, comments, a root
   other than PubmedArticleSet, or no record start in the first ``max_piece`` bytes);
 - from the point where a piece would grow beyond ``max_piece`` bytes without a place to cut
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from extractors.xmlsource import GZIP_ERRORS, InputError, Source, _open, gzip_error
+from litmeta.extractors.xmlsource import GZIP_ERRORS, InputError, Source, _open, gzip_error
 
 RECORD_STARTS = (b"<PubmedArticle", b"<PubmedBookArticle", b"<DeleteCitation")
 ROOT = b"PubmedArticleSet"

@@ -1,5 +1,5 @@
 """`--record-snapshot DIR`: write what a live run fetched as a snapshot directory the sandbox
-(`extractors.sandbox`) can serve back.
+(`litmeta.extractors.sandbox`) can serve back.
 
 Layout (DESIGN.md, "Snapshot directory"):
 

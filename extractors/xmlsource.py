@@ -132,7 +132,7 @@ def iter_elements(
     its already-processed preceding siblings are dropped, so memory stays flat on any file size.
     Raises `InputError` on a broken input, after yielding every record before the break.
     ``line_offset`` / ``byte_offset`` are added to the line and byte positions in messages, for a
-    source that is the rest of a larger input (see `extractors.record_split`).
+    source that is the rest of a larger input (see `litmeta.extractors.record_split`).
     """
     name = stream.name
     try:

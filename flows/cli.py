@@ -188,11 +188,11 @@ def _read_pmid_file(path: Path) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flows import commands
+    from litmeta.flows import commands
 
     verb = args.verb
     if verb == "serve":
-        from flows.prefect_runtime import load_prefect, quiet_run_errors
+        from litmeta.flows.prefect_runtime import load_prefect, quiet_run_errors
 
         load_prefect()  # invalid Prefect settings: exit 2 naming them (the other run verbs: PrefectRun.ready)
         if not args.verbose:
@@ -245,10 +245,10 @@ def _main(argv: list[str] | None) -> int:
     # a broken parse pool raises its subclass ParseWorkerDied, naming the file (extractors.parallel)
     from concurrent.futures.process import BrokenProcessPool
 
-    from extractors.errors import EntrezError, EntrezPermanentError
-    from flows.pipeline import UsageError
-    from flows.prefect_runtime import PrefectUnavailable
-    from warehouse.db import WarehouseError
+    from litmeta.extractors.errors import EntrezError, EntrezPermanentError
+    from litmeta.flows.pipeline import UsageError
+    from litmeta.flows.prefect_runtime import PrefectUnavailable
+    from litmeta.warehouse.db import WarehouseError
 
     previous = _on_interrupt(args.verb) if args.verb in RUN_VERBS else None
     try:

@@ -7,9 +7,9 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
-from extractors.entrez import EntrezClient, RawDocument
-from extractors.errors import EntrezPermanentError
-from warehouse.db import WarehouseBusy, WarehouseError, crash_point
+from litmeta.extractors.entrez import EntrezClient, RawDocument
+from litmeta.extractors.errors import EntrezPermanentError
+from litmeta.warehouse.db import WarehouseBusy, WarehouseError, crash_point
 
 
 class Unreachable(Exception):

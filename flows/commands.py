@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from flows.pipeline import UsageError, prefetch
-from flows.prefect_runtime import PrefectRun, prefect_run
-from warehouse.db import (
+from litmeta.flows.pipeline import UsageError, prefetch
+from litmeta.flows.prefect_runtime import PrefectRun, prefect_run
+from litmeta.warehouse.db import (
     WarehouseBusy,
     WarehouseError,
     check_path,
@@ -99,7 +99,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     # now, while Prefect is imported (seconds); the flow's tasks then load what was parsed
     with PrefectRun(args.verbose) as prefect, prefetch(list(args.files)), _write_lock(db, "load"):
         prefect.ready()
-        from flows.load_files import load_files
+        from litmeta.flows.load_files import load_files
 
         summary = load_files([str(f) for f in args.files], db, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
     _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
@@ -154,7 +154,7 @@ def bundled_snapshot() -> Path:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from extractors.sandbox import run_sandbox
+    from litmeta.extractors.sandbox import run_sandbox
 
     snap = args.snapshot or bundled_snapshot()
     if not snap.is_dir():
@@ -168,7 +168,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 # -- network / refresh / ingest / search -------------------------------------------------------
 def _reach(url: str) -> None:
-    from flows.client import Unreachable, preflight
+    from litmeta.flows.client import Unreachable, preflight
 
     try:
         preflight(url)
@@ -187,7 +187,7 @@ def cmd_network(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
     with _writing(args.db, "network") as db, prefect_run(args.verbose):
-        from flows.network import build_network
+        from litmeta.flows.network import build_network
 
         summary = build_network(
             seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
@@ -208,7 +208,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
                              "register one with 'litmeta network SEED'")
         _reach(args.eutils_url)
         with prefect_run(args.verbose):
-            from flows.network import refresh_seeds
+            from litmeta.flows.network import refresh_seeds
 
             summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
                                 tool=args.tool, record_snapshot=args.record_snapshot)
@@ -221,7 +221,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
     with _writing(args.db, "ingest") as db, prefect_run(args.verbose):
-        from flows.ingest import ingest_pmids
+        from litmeta.flows.ingest import ingest_pmids
 
         summary = ingest_pmids(pmids=args.pmids, db=db, eutils_url=args.eutils_url, pmc=args.pmc,
                                email=args.email, tool=args.tool, record_snapshot=args.record_snapshot)
@@ -236,7 +236,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
     with _writing(args.db, "search") as db, prefect_run(args.verbose):
-        from flows.ingest import search_ingest
+        from litmeta.flows.ingest import search_ingest
 
         summary = search_ingest(query=args.query, db=db, eutils_url=args.eutils_url, mindate=args.mindate,
                                 maxdate=args.maxdate, max_records=args.max, save=args.save, email=args.email,
@@ -285,11 +285,11 @@ def print_network_summary(db: str, seed: int, summary: dict) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from extractors.sandbox import SandboxServer
+    from litmeta.extractors.sandbox import SandboxServer
 
     snap = bundled_snapshot()
     with _writing(args.db, "demo") as db, prefect_run(args.verbose), SandboxServer(snap, port=0) as sb:
-        from flows.network import build_network
+        from litmeta.flows.network import build_network
 
         print(f"sandbox: {sb.base_url} serving the bundled snapshot of PMID 39047240 ({snap})")
         summary = build_network(seed=39047240, db=db, eutils_url=sb.base_url, depth=args.depth,
@@ -308,7 +308,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         CronSchedule(cron=args.cron)
     except Exception:
         raise UsageError(f"--cron {args.cron!r}: not a cron expression (e.g. '0 3 * * *' for 03:00 daily)") from None
-    from flows.serve import run_serve
+    from litmeta.flows.serve import run_serve
 
     db = _writable_db(args.db)
     ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only)
@@ -318,7 +318,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from warehouse.export import FORMATS, export
+    from litmeta.warehouse.export import FORMATS, export
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]

@@ -8,10 +8,10 @@ import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.client import DocumentBuffer, make_client, retry_transient
-from flows.pipeline import fetch_and_load_pmc, fetch_and_load_pubmed, store_documents
-from flows.runs import tracked_run
-from warehouse.db import session
+from litmeta.flows.client import DocumentBuffer, make_client, retry_transient
+from litmeta.flows.pipeline import fetch_and_load_pmc, fetch_and_load_pubmed, store_documents
+from litmeta.flows.runs import tracked_run
+from litmeta.warehouse.db import session
 
 
 @task(name="fetch-and-load-pubmed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,

@@ -8,9 +8,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flows.pipeline import load_file
-from flows.runs import tracked_run
-from warehouse.load import LoadStats
+from litmeta.flows.pipeline import load_file
+from litmeta.flows.runs import tracked_run
+from litmeta.warehouse.load import LoadStats
 
 
 @task(name="load-file", cache_policy=NO_CACHE)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.client import DocumentBuffer, make_client, retry_transient
-from flows.network_plan import Links, NetworkPlan
-from flows.pipeline import fetch_and_load_pubmed, store_documents
-from flows.runs import tracked_run
-from schemas import RowSink
-from warehouse.db import crash_point, session
-from warehouse.load import utcnow
-from warehouse.network import (
+from litmeta.flows.client import DocumentBuffer, make_client, retry_transient
+from litmeta.flows.network_plan import Links, NetworkPlan
+from litmeta.flows.pipeline import fetch_and_load_pubmed, store_documents
+from litmeta.flows.runs import tracked_run
+from litmeta.schemas import RowSink
+from litmeta.warehouse.db import crash_point, session
+from litmeta.warehouse.load import utcnow
+from litmeta.warehouse.network import (
     known_pmids,
     merge_citation_edges,
     merge_members,

@@ -1,6 +1,6 @@
 """Plain (Prefect-free) steps the flows orchestrate: parse inputs, load batches, keep run records.
 
-Each write opens the warehouse for one batch and closes it again (`warehouse.db.session`), so a
+Each write opens the warehouse for one batch and closes it again (`litmeta.warehouse.db.session`), so a
 reader (`litmeta sql`) or a second writer gets in between batches instead of failing.
 """
 
@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from extractors import pmc_xml, pubmed_xml
-from extractors.parallel import FileJob, ParsePool, worth_a_pool
-from extractors.xmlsource import GZIP_ERRORS
-from schemas import ParsedBatch, Reject
-from warehouse.db import crash_point, session
-from warehouse.load import BATCH_RECORDS, BatchLoader, LoadStats, record_rejects, utcnow
-from warehouse.runs import file_sha256, finish_run, mark_interrupted, start_run, store_raw_document
+from litmeta.extractors import pmc_xml, pubmed_xml
+from litmeta.extractors.parallel import FileJob, ParsePool, worth_a_pool
+from litmeta.extractors.xmlsource import GZIP_ERRORS
+from litmeta.schemas import ParsedBatch, Reject
+from litmeta.warehouse.db import crash_point, session
+from litmeta.warehouse.load import BATCH_RECORDS, BatchLoader, LoadStats, record_rejects, utcnow
+from litmeta.warehouse.runs import file_sha256, finish_run, mark_interrupted, start_run, store_raw_document
 
 
 class UsageError(Exception):

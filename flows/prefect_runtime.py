@@ -4,7 +4,7 @@ Without a configured API (`PREFECT_API_URL` unset, ephemeral mode allowed), Pref
 temporary API server (uvicorn in a subprocess) at a flow's first API call, and imports its whole
 server package in the calling process just to launch it (about 2.3 CPU s here). `PrefectRun`
 launches the same server (uvicorn serving Prefect's app factory, as Prefect's `SubprocessASGIServer`
-does; `flows.prefect_server` boots it with the garbage collector paused and stops it without
+does; `litmeta.flows.prefect_server` boots it with the garbage collector paused and stops it without
 uvicorn's polling delays) as soon as the command's inputs are checked, so it boots while litmeta parses, and points this run's
 settings at it. If that server dies during the run, `TemporaryApi.watch` restarts it on its port,
 where Prefect's client retries its calls. With an API configured, Prefect's settings are left alone

@@ -1,6 +1,6 @@
 """Prefect's temporary API server process: uvicorn serving Prefect's app, booted with the garbage collector paused.
 
-`flows.prefect_runtime.TemporaryApi` runs ``python -m flows.prefect_server --app-dir DIR --port N``:
+`litmeta.flows.prefect_runtime.TemporaryApi` runs ``python -m flows.prefect_server --app-dir DIR --port N``:
 uvicorn serving Prefect's app factory on 127.0.0.1, as Prefect's `SubprocessASGIServer` does
 (log level error, lifespan on), with two differences:
 

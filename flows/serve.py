@@ -12,9 +12,9 @@ import json
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
-from flows.ingest import search_ingest
-from flows.network import refresh_seeds
-from warehouse.db import session
+from litmeta.flows.ingest import search_ingest
+from litmeta.flows.network import refresh_seeds
+from litmeta.warehouse.db import session
 
 
 def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: str) -> list[RunnerDeployment]:

@@ -2,7 +2,7 @@
 
 Parsers append plain tuples (in the table's extracted-column order, see `Table.extracted_names`)
 to a `RowSink`; `RowSink.to_arrow()` turns them into one `pyarrow.Table` per table with the
-schema from `schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCitation PMIDs.
+schema from `litmeta.schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCitation PMIDs.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from functools import cache
 
 import pyarrow as pa
 
-from schemas.tables import TABLES
+from litmeta.schemas.tables import TABLES
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def _table(name: str, rows: list[tuple]) -> pa.Table:
 
 @dataclass
 class ParsedBatch:
-    """One batch of parsed records, ready for `warehouse.load`.
+    """One batch of parsed records, ready for `litmeta.warehouse.load`.
 
     kind: 'pubmed' (article-scoped tables keyed by pmid) or 'pmc' (pmc_articles keyed by pmcid,
     reference_entries with origin 'pmc').

@@ -1,14 +1,14 @@
-"""docs/schema.md, generated from schemas.tables: `python -m schemas.docs > docs/schema.md`."""
+"""docs/schema.md, generated from schemas.tables: `python -m litmeta.schemas.docs > docs/schema.md`."""
 
 from __future__ import annotations
 
 import sys
 
-from schemas.tables import ALL_TABLES
+from litmeta.schemas.tables import ALL_TABLES
 
 HEADER = """# Warehouse tables
 
-Generated from `schemas/tables.py` by `python -m schemas.docs > docs/schema.md` (a test keeps it in sync).
+Generated from `schemas/tables.py` by `python -m litmeta.schemas.docs > docs/schema.md` (a test keeps it in sync).
 Positions are 1-based in document order. *Scope* says how rows are written: **article** tables are
 replaced as a set when a newer record of the article arrives; **edge** tables keep `first_seen` and move
 `last_seen` each time a fact is observed again; **state** and **log** tables are bookkeeping.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from schemas.model import ZSTD_TEXT, Table
-from schemas.model import Column as C
+from litmeta.schemas.model import ZSTD_TEXT, Table
+from litmeta.schemas.model import Column as C
 
 PMID = C("pmid", "BIGINT", "PubMed identifier of the article the row belongs to", nullable=False)
 POSITION = C("position", "INTEGER", "1-based position in document order", nullable=False)

@@ -53,7 +53,7 @@ def litmeta_cmd() -> list[str]:
     import sys
 
     exe = Path(sys.executable).with_name("litmeta")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "flows.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "litmeta"]
 
 
 def run_cli(args: list[str], env_extra: dict | None = None, timeout: float = 300, cwd: Path | None = None):

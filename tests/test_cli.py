@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from flows.cli import build_parser, main
+from litmeta.flows.cli import build_parser, main
 from tests.conftest import (
     BUNDLED_SNAPSHOT,
     REPO,
@@ -105,7 +105,7 @@ def test_sql_is_read_only_and_formats(tmp_path, prefect_api):
 
 def test_locked_warehouse_says_busy(tmp_path):
     """A writer holds the file: sql answers 'busy' within 5 s, exit 2."""
-    from warehouse.db import connect
+    from litmeta.warehouse.db import connect
 
     db = tmp_path / "locked.duckdb"
     connect(str(db)).close()
@@ -152,7 +152,7 @@ def test_parser_accepts_globals_after_the_verb():
 
 
 def test_sandbox_verb_prints_base_url_first(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "sandbox", "--snapshot", str(BUNDLED_SNAPSHOT)],
+    proc = subprocess.Popen([sys.executable, "-m", "litmeta", "sandbox", "--snapshot", str(BUNDLED_SNAPSHOT)],
                             stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         first = proc.stdout.readline().strip()
@@ -185,7 +185,7 @@ def test_ctrl_c_during_a_run_exits_promptly_and_marks_it_interrupted(tmp_path):
 
     import duckdb
 
-    from extractors.sandbox import SandboxServer
+    from litmeta.extractors.sandbox import SandboxServer
 
     db = tmp_path / "w.duckdb"
     env = temporary_prefect_env(tmp_path / "prefect-home")
@@ -216,7 +216,7 @@ def test_main_runs_with_fewer_collections_and_restores_the_thresholds(tmp_path, 
     """main raises the collector's generation-0 threshold for the command only (tests call it in-process)."""
     import gc
 
-    from flows import cli
+    from litmeta.flows import cli
 
     seen = []
     monkeypatch.setattr(cli, "_main", lambda argv: seen.append(gc.get_threshold()) or 0)
@@ -228,12 +228,12 @@ def test_main_runs_with_fewer_collections_and_restores_the_thresholds(tmp_path, 
 def test_openblas_runs_no_thread_pool_unless_asked(tmp_path):
     """numpy (imported by pyarrow) gets one OpenBLAS thread: its per-core pool spins ~0.1 CPU s per command.
     The CLI sets it before a verb imports numpy."""
-    from warehouse.db import connect
+    from litmeta.warehouse.db import connect
 
     db = tmp_path / "w.duckdb"
     connect(db).close()
     code = ("import os, sys, flows.cli; before = 'numpy' in sys.modules; "
-            f"flows.cli.main(['--db', {str(db)!r}, 'sql', 'SELECT 1']); "
+            f"litmeta.flows.cli.main(['--db', {str(db)!r}, 'sql', 'SELECT 1']); "
             "print(before, 'numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

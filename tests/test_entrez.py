@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from extractors.entrez import (
+from litmeta.extractors.entrez import (
     EntrezClient,
     EntrezPermanentError,
     EntrezRetryExhausted,

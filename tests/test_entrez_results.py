@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from extractors import eutils_results as R
+from litmeta.extractors import eutils_results as R
 from tests.conftest import require_corpus
 
 pytestmark = pytest.mark.corpus

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from extractors import eutils_results as R
-from extractors.entrez import EntrezClient, EntrezError, RawDocument
+from litmeta.extractors import eutils_results as R
+from litmeta.extractors.entrez import EntrezClient, EntrezError, RawDocument
 
 pytestmark = pytest.mark.e2e
 
-sandbox = pytest.importorskip("extractors.sandbox")
+sandbox = pytest.importorskip("litmeta.extractors.sandbox")
 snapshot_gen = pytest.importorskip("bench.snapshot_gen")
 SandboxServer = sandbox.SandboxServer
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from extractors.sandbox import SandboxServer
+from litmeta.extractors.sandbox import SandboxServer
+from litmeta.warehouse.checks import duplicate_keys
 from tests.conftest import BUNDLED_SNAPSHOT, CORPUS, run_cli
 from tests.pubmed_fixtures import article, document
-from warehouse.checks import duplicate_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,7 @@ def _snapshot_v2(src: Path, dst: Path) -> int:
 
 
 def test_refresh_tracks_new_and_vanished_links(tmp_path, prefect_api):
-    from flows.network import build_network, refresh_seeds
+    from litmeta.flows.network import build_network, refresh_seeds
 
     db = str(tmp_path / "track.duckdb")
     v1 = tmp_path / "v1"
@@ -102,7 +102,7 @@ def test_network_depth2_request_budget_on_5000_articles(tmp_path, prefect_api):
     if not (CORPUS / "pubmed").is_dir():
         pytest.skip("synthetic snapshot needs ../shared/corpus/pubmed (absent)")
     from bench.snapshot_gen import generate_snapshot
-    from flows.network import build_network
+    from litmeta.flows.network import build_network
 
     info = generate_snapshot(tmp_path / "syn", 5000, seed=1, corpus_dir=CORPUS / "pubmed")
     seed = info["seed_pmid"]
@@ -129,7 +129,7 @@ def test_serve_registers_deployments_with_schedules(tmp_path, prefect_api):
     with duckdb.connect(str(db)):
         pass
     db.unlink()
-    from warehouse.db import connect
+    from litmeta.warehouse.db import connect
 
     con = connect(str(db))
     con.execute("INSERT INTO saved_searches VALUES ('blinatumomab[tiab]', '{}', now()::TIMESTAMP)").fetchall()
@@ -153,7 +153,7 @@ def test_exports_of_the_demo_network(tmp_path, prefect_api, monkeypatch):
     import networkx as nx
     import pyarrow.parquet as pq
 
-    from schemas import ALL_TABLES
+    from litmeta.schemas import ALL_TABLES
 
     db = tmp_path / "demo.duckdb"
     assert run_cli(["--db", str(db), "demo"], prefect_api).returncode == 0
@@ -182,7 +182,7 @@ def test_exports_of_the_demo_network(tmp_path, prefect_api, monkeypatch):
         assert pq.read_metadata(whole / f"{t.name}.parquet").num_rows == q(db, f"SELECT count(*) FROM {t.name}")[0][0]
     bad = run_cli(["--db", str(db), "export", "--format", "png", "--out", str(whole), "--seed", "123"], prefect_api)
     assert bad.returncode == 2 and "not a tracked seed" in bad.stderr and "Traceback" not in bad.stderr
-    from warehouse import export as ex
+    from litmeta.warehouse import export as ex
 
     monkeypatch.setattr(ex, "PNG_MAX_NODES", 5)
     with duckdb.connect(str(db), read_only=True) as con, pytest.raises(ex.ExportError, match="give --seed N"):

@@ -21,15 +21,15 @@ from pathlib import Path
 import psutil
 import pytest
 
-from extractors import parallel, pubmed_xml
-from extractors.parallel import ParsePool, worth_a_pool
-from extractors.record_split import RecordSplitter
-from extractors.xmlsource import InputError, Stream, iter_elements
-from schemas import ParsedBatch
+from litmeta.extractors import parallel, pubmed_xml
+from litmeta.extractors.parallel import ParsePool, worth_a_pool
+from litmeta.extractors.record_split import RecordSplitter
+from litmeta.extractors.xmlsource import InputError, Stream, iter_elements
+from litmeta.schemas import ParsedBatch
+from litmeta.warehouse.checks import content_hashes
+from litmeta.warehouse.db import connect
+from litmeta.warehouse.load import BatchLoader
 from tests.pubmed_fixtures import HEAD, TAIL, article, document
-from warehouse.checks import content_hashes
-from warehouse.db import connect
-from warehouse.load import BatchLoader
 
 PIECE = 16 << 10  # small pieces: a few hundred articles make many of them
 
@@ -115,7 +115,7 @@ def test_no_cut_inside_a_comment_cdata_section_or_processing_instruction(opener,
 
 
 def test_next_record_start_is_the_first_of_any_record_tag():
-    from extractors.record_split import _next_start
+    from litmeta.extractors.record_split import _next_start
 
     body = b"<PubmedArticleSet>x<PubmedBookArticle>y<DeleteCitation>z<PubmedArticle>w<PubmedArticle "
     assert _next_start(body, 0) == body.index(b"<PubmedBookArticle>")
@@ -137,7 +137,7 @@ def test_next_record_start_is_the_first_of_any_record_tag():
 ])
 def test_records_are_read_off_a_whole_piece_in_the_pull_parsers_order(doc):
     """iter_piece_elements (a tree parsed whole) yields the elements a pull parser yields, in its order."""
-    from extractors.xmlsource import iter_piece_elements
+    from litmeta.extractors.xmlsource import iter_piece_elements
 
     def labels(elements):
         return [(e.tag, e.sourceline, e.getparent().tag if e.getparent() is not None else None) for e in elements]
@@ -169,7 +169,7 @@ def test_markup_scan_agrees_with_a_plain_scan_at_every_tag():
     scan, at every "<" of random text made of constructs, stray "!"/"?"/"<", and asked in any order."""
     import random
 
-    from extractors.record_split import _MarkupScan
+    from litmeta.extractors.record_split import _MarkupScan
 
     parts = ["<!-- c -->", "<!--", "-->", "<![CDATA[", "]]>", "<?p ", "?>", "<P>", "!", "?", "<", "x", "<!x", "<?>"]
     rng = random.Random(7)
@@ -198,7 +198,7 @@ def test_pool_loads_exactly_what_one_process_loads(tmp_path, gz):
 SLOTS_RUN = """
 import json, sys
 from tests.test_parallel_parse import load_inprocess, load_pool, POOLS
-from warehouse.checks import content_hashes
+from litmeta.warehouse.checks import content_hashes
 path = sys.argv[1]
 a, sa = load_inprocess(open(path, "rb").read(), path)
 b, sb = load_pool(path, path, batch_size=70)
@@ -404,7 +404,7 @@ def test_parse_worker_died_says_what_broke_and_pickles_whole():
 # forked workers): the CLI's exit code is printed last
 WORKER_DIES_RUN = """
 import os, signal, sys
-from extractors import pubmed_xml
+from litmeta.extractors import pubmed_xml
 parse_piece, calls = pubmed_xml.parse_piece, []
 def dying(*args, **kwargs):
     calls.append(1)
@@ -412,7 +412,7 @@ def dying(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     return parse_piece(*args, **kwargs)
 pubmed_xml.parse_piece = dying
-from flows.cli import main
+from litmeta.flows.cli import main
 print("exit", main(["--db", sys.argv[2], "load", sys.argv[1]]))
 """
 
@@ -455,7 +455,7 @@ def test_closing_the_pool_under_a_reader_raises_instead_of_ending_the_file_early
 
 def test_merge_flushes_when_asked_and_keeps_the_batch_rules():
     """merge_batches hands out what it merged when `flush` says so; size and key rules still hold."""
-    from schemas.batch import merge_batches
+    from litmeta.schemas.batch import merge_batches
 
     def small(*pmids: int) -> ParsedBatch:
         return next(pubmed_xml.iter_batches(document(*(article(p) for p in pmids)), source_name="m"))

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from extractors.pmc_xml import iter_batches, joined_text, normalize_doi, normalize_pmcid, normalize_pmid
-from schemas.tables import TABLES
+from litmeta.extractors.pmc_xml import (
+    iter_batches,
+    joined_text,
+    normalize_doi,
+    normalize_pmcid,
+    normalize_pmid,
+)
+from litmeta.schemas.tables import TABLES
 from tests.conftest import CORPUS, require_corpus
 
 XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:mml="http://www.w3.org/1998/Math/MathML"'

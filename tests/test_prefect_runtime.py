@@ -28,7 +28,7 @@ def _servers_of(home: Path) -> list[int]:
 
 
 def test_no_temporary_server_when_an_api_is_configured(monkeypatch):
-    from flows.prefect_runtime import PrefectRun
+    from litmeta.flows.prefect_runtime import PrefectRun
 
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     with PrefectRun(verbose=True) as run:
@@ -57,8 +57,8 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
     import subprocess
     import time
 
-    from extractors.sandbox import SandboxServer
-    from flows.commands import bundled_snapshot
+    from litmeta.extractors.sandbox import SandboxServer
+    from litmeta.flows.commands import bundled_snapshot
 
     home = tmp_path / "prefect-home"
     db = tmp_path / "w.duckdb"
@@ -128,7 +128,7 @@ def test_a_temporary_server_killed_during_the_run_is_restarted_on_its_port(tmp_p
     import signal
     import time
 
-    from flows.prefect_runtime import TemporaryApi
+    from litmeta.flows.prefect_runtime import TemporaryApi
 
     home = tmp_path / "prefect-home"
     for k, v in temporary_prefect_env(home).items():
@@ -163,7 +163,7 @@ def test_what_the_watcher_restarts_and_when_it_gives_up(monkeypatch, capfd):
     import threading
     import time
 
-    import flows.prefect_runtime as rt
+    import litmeta.flows.prefect_runtime as rt
 
     class Fake:
         def __init__(self) -> None:
@@ -256,7 +256,7 @@ def test_two_runs_in_one_process_report_everything_to_their_own_server(tmp_path)
     import sys
 
     home = tmp_path / "prefect-home"
-    code = ("import sys; from flows.cli import main\n"
+    code = ("import sys; from litmeta.flows.cli import main\n"
             f"for db in ('{tmp_path / 'a.duckdb'}', '{tmp_path / 'b.duckdb'}'):\n"
             f"    assert main(['--db', db, 'load', '{SEED_XML}']) == 0\n")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=temporary_prefect_env(home), capture_output=True,
@@ -314,7 +314,7 @@ def test_server_app_is_built_with_the_collector_paused_then_frozen_and_back_on(t
     import subprocess
     import sys
 
-    code = ("import gc; from flows import prefect_server as ps; gc.disable(); app = ps.create_app(); "
+    code = ("import gc; from litmeta.flows import prefect_server as ps; gc.disable(); app = ps.create_app(); "
             "print(gc.isenabled(), gc.get_freeze_count() > 100_000, type(app).__name__)")
     env = temporary_prefect_env(tmp_path / "prefect-home")
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -330,15 +330,15 @@ def test_server_app_is_built_with_the_collector_paused_then_frozen_and_back_on(t
 
 
 def test_console_script_freezes_what_is_left_before_the_interpreter_exits(tmp_path):
-    """flows.cli.entry returns main's exit code, with every object left frozen (a quick teardown)."""
+    """litmeta.flows.cli.entry returns main's exit code, with every object left frozen (a quick teardown)."""
     import subprocess
     import sys
 
-    from warehouse.db import connect
+    from litmeta.warehouse.db import connect
 
     db = tmp_path / "w.duckdb"
     connect(db).close()
-    code = ("import gc, sys; from flows.cli import entry; "
+    code = ("import gc, sys; from litmeta.flows.cli import entry; "
             f"sys.argv = ['litmeta', '--db', {str(db)!r}, 'sql', 'SELECT 41 + 1 AS answer']; "
             "frozen = gc.get_freeze_count(); rc = entry(); print(rc, frozen, gc.get_freeze_count() > 10_000)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -356,8 +356,8 @@ def test_temporary_server_stops_at_once_when_no_connection_is_open(tmp_path, mon
 
     import httpx
 
-    from flows.prefect_runtime import TemporaryApi
-    from flows.prefect_server import SETTLE_S
+    from litmeta.flows.prefect_runtime import TemporaryApi
+    from litmeta.flows.prefect_server import SETTLE_S
 
     for k, v in temporary_prefect_env(tmp_path / "prefect-home").items():
         monkeypatch.setenv(k, v)

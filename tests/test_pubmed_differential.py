@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from Bio import Entrez
 
-from extractors.pubmed_xml import iter_batches
+from litmeta.extractors.pubmed_xml import iter_batches
+from litmeta.warehouse.db import connect
+from litmeta.warehouse.load import BatchLoader
 from tests.conftest import require_corpus
-from warehouse.db import connect
-from warehouse.load import BatchLoader
 
 pytestmark = pytest.mark.corpus
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from extractors.ratelimit import SlidingWindowLimiter
+from litmeta.extractors.ratelimit import SlidingWindowLimiter
 
 
 def max_in_window(times: list[float], window: float) -> int:

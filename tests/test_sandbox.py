@@ -14,7 +14,7 @@ import pytest
 import requests
 from Bio import Entrez
 
-from extractors.sandbox import RETSTART_CAP_ERROR, FaultSpec, SandboxServer, Snapshot, SnapshotError
+from litmeta.extractors.sandbox import RETSTART_CAP_ERROR, FaultSpec, SandboxServer, Snapshot, SnapshotError
 from tests.conftest import REPO, require_corpus
 
 API_KEY = "sekrit-key-0123456789"
@@ -556,7 +556,7 @@ def test_long_get_gets_414(sb: SandboxServer) -> None:
 # ---------------------------------------------------------------------- program
 def test_module_cli_prints_base_url_first(snap_dir: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "extractors.sandbox", "--snapshot", str(snap_dir), "--no-rate-limit"],
+        [sys.executable, "-m", "litmeta.extractors.sandbox", "--snapshot", str(snap_dir), "--no-rate-limit"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -574,7 +574,7 @@ def test_module_cli_prints_base_url_first(snap_dir: Path) -> None:
 def test_module_cli_bad_snapshot(tmp_path: Path) -> None:
     bad = tmp_path / "missing-snapshot"
     res = subprocess.run(
-        [sys.executable, "-m", "extractors.sandbox", "--snapshot", str(bad)],
+        [sys.executable, "-m", "litmeta.extractors.sandbox", "--snapshot", str(bad)],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -6,14 +6,14 @@ import re
 import subprocess
 import sys
 
-from schemas import ALL_TABLES
-from schemas.docs import render
+from litmeta.schemas import ALL_TABLES
+from litmeta.schemas.docs import render
+from litmeta.warehouse.db import connect
 from tests.conftest import BUNDLED_SNAPSHOT, REPO
-from warehouse.db import connect
 
 
 def test_docs_schema_md_is_generated_from_schemas():
-    assert (REPO / "docs" / "schema.md").read_text() == render(), "run: python -m schemas.docs > docs/schema.md"
+    assert (REPO / "docs" / "schema.md").read_text() == render(), "run: python -m litmeta.schemas.docs > docs/schema.md"
 
 
 def test_ddl_and_arrow_derive_from_one_definition():
@@ -29,9 +29,9 @@ def test_ddl_and_arrow_derive_from_one_definition():
 
 
 def _load_refs(db) -> None:
-    from extractors.pubmed_xml import iter_batches
+    from litmeta.extractors.pubmed_xml import iter_batches
+    from litmeta.warehouse.load import BatchLoader
     from tests.pubmed_fixtures import article, document
-    from warehouse.load import BatchLoader
 
     con = connect(db)
     loader = BatchLoader(con, "refs")
@@ -62,7 +62,7 @@ def test_declared_column_compressions_are_what_duckdb_stores(tmp_path):
 def test_a_compression_is_declared_for_text_columns_and_known_methods_only():
     import pytest
 
-    from schemas.model import Column
+    from litmeta.schemas.model import Column
 
     with pytest.raises(ValueError, match="VARCHAR columns only, not BIGINT"):
         Column("n", "BIGINT", "a number", compression="zstd")
@@ -75,7 +75,7 @@ def test_a_warehouse_made_before_a_column_declared_its_compression_keeps_working
     opens without a migration, loads, and holds the same rows as one made now."""
     from dataclasses import replace
 
-    from schemas import TABLES
+    from litmeta.schemas import TABLES
 
     old = TABLES["reference_entries"]
     before = replace(old, columns=tuple(replace(c, compression=None) for c in old.columns))
@@ -101,8 +101,8 @@ def _readme_queries() -> list[str]:
 
 
 def test_readme_example_queries_run_as_written(tmp_path):
-    from extractors.pubmed_xml import iter_batches
-    from warehouse.load import BatchLoader
+    from litmeta.extractors.pubmed_xml import iter_batches
+    from litmeta.warehouse.load import BatchLoader
 
     queries = _readme_queries()
     assert len(queries) == 3

@@ -14,7 +14,7 @@ from Bio import Entrez
 from lxml import etree
 
 from bench.snapshot_gen import BASE_PMID, generate_snapshot
-from extractors.sandbox import SandboxServer, Snapshot
+from litmeta.extractors.sandbox import SandboxServer, Snapshot
 from tests.conftest import require_corpus
 
 pytestmark = pytest.mark.corpus

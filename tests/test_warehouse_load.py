@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from extractors import pmc_xml, pubmed_xml
-from flows import pipeline
-from flows.pipeline import detect_kind, load_batches
+from litmeta.extractors import pmc_xml, pubmed_xml
+from litmeta.flows import pipeline
+from litmeta.flows.pipeline import detect_kind, load_batches
+from litmeta.warehouse.checks import content_hashes, duplicate_keys
+from litmeta.warehouse.db import connect
+from litmeta.warehouse.load import BatchLoader
 from tests.conftest import CORPUS, require_corpus
 from tests.pubmed_fixtures import article, document
-from warehouse.checks import content_hashes, duplicate_keys
-from warehouse.db import connect
-from warehouse.load import BatchLoader
 
 
 def load_paths(con, paths: list[Path], run_id: str = "r") -> BatchLoader:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
-from schemas import ALL_TABLES
-from schemas.model import quote
+from litmeta.schemas import ALL_TABLES
+from litmeta.schemas.model import quote
 
 # Tables whose rows are per-run bookkeeping: compared by their stable columns like the rest, except
 # these, whose every row is tied to a run (their content differs between two runs by design).

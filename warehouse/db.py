@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.migrations import migrate
+from litmeta.warehouse.migrations import migrate
 
 BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "lock on file")
 CRASH_ENV = "LITMETA_CRASH_AT"

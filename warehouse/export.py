@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from schemas import ALL_TABLES
-from schemas.model import quote
-from warehouse.db import WarehouseError
+from litmeta.schemas import ALL_TABLES
+from litmeta.schemas.model import quote
+from litmeta.warehouse.db import WarehouseError
 
 FORMATS = ("parquet", "csv", "graphml", "png")
 PNG_MAX_NODES = 5000  # a spring layout of more nodes takes minutes and draws a hairball

@@ -1,6 +1,6 @@
 """Bulk loading of parsed batches into DuckDB: one transaction per batch, Arrow in, no row-by-row INSERT.
 
-(The batches handed out early at the end of a large file share one: see `flows.pipeline.load_batches`.)
+(The batches handed out early at the end of a large file share one: see `litmeta.flows.pipeline.load_batches`.)
 
 Rules (DESIGN.md table contract):
 - Article-scoped tables are replaced as a set per article when a record is accepted.
@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from schemas import PUBMED_RECORD_TABLES, TABLES, ParsedBatch, Reject, Table
-from schemas.model import quote
-from warehouse.db import crash_point
+from litmeta.schemas import PUBMED_RECORD_TABLES, TABLES, ParsedBatch, Reject, Table
+from litmeta.schemas.model import quote
+from litmeta.warehouse.db import crash_point
 
 _MIN_DATE = "DATE '0001-01-01'"
 

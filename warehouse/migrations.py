@@ -1,10 +1,10 @@
 """Versioned migrations of the warehouse, recorded in `schema_migrations`.
 
-Migration 1 creates every table from `schemas.tables` (the one definition). A later change to a
+Migration 1 creates every table from `litmeta.schemas.tables` (the one definition). A later change to a
 table adds a migration here (e.g. an ALTER TABLE generated from the new column's definition);
 `check_drift` refuses to run against a file whose columns do not match the schema, naming them.
 
-A column's storage compression (`schemas.model.Column.compression`) is not migrated: DuckDB cannot
+A column's storage compression (`litmeta.schemas.model.Column.compression`) is not migrated: DuckDB cannot
 alter it, and rebuilding a table would rewrite most of a large warehouse's file (and grow it by the
 table's size until later loads reuse the space). A warehouse created before a compression was
 declared keeps DuckDB's own choice for that column: same data, same queries, a larger file.
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import duckdb
 
-from schemas import ALL_TABLES, TABLES
-from warehouse.views import create_views
+from litmeta.schemas import ALL_TABLES, TABLES
+from litmeta.warehouse.views import create_views
 
 
 def _initial(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,6 +1,6 @@
 """Writing what a network observation saw: seeds, members, link edges, similar articles, link counts.
 
-All inputs are Arrow tables with the schemas of `schemas.tables`; every function runs inside the
+All inputs are Arrow tables with the schemas of `litmeta.schemas.tables`; every function runs inside the
 caller's transaction (the flows open one short write session per step).
 """
 
@@ -11,8 +11,8 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
-from schemas import TABLES
-from warehouse.load import merge_edges
+from litmeta.schemas import TABLES
+from litmeta.warehouse.load import merge_edges
 
 
 def register_seed(con: duckdb.DuckDBPyConnection, seed: int, depth: int, relations: list[str],

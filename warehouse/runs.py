@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.load import utcnow
+from litmeta.warehouse.load import utcnow
 
 SECRET_KEYS = {"api_key", "apikey", "key", "password", "token"}
 
@@ -35,7 +35,7 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow: str, parameters
 def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
     """Mark runs still 'running' as 'interrupted' (finished_at stays NULL); returns how many.
 
-    Only correct while holding the writer lock (`warehouse.db.writer_lock`): then no other run can
+    Only correct while holding the writer lock (`litmeta.warehouse.db.writer_lock`): then no other run can
     be alive, so a 'running' row belongs to a process that was killed or lost its machine.
     """
     return con.execute(

@@ -1,10 +1,10 @@
 """E-utilities-compatible sandbox server (DESIGN.md, "Sandbox server").
 
->>> from extractors.sandbox import SandboxServer, run_sandbox
+>>> from litmeta.extractors.sandbox import SandboxServer, run_sandbox
 >>> with SandboxServer(snapshot_dir, faults="429=0.2,seed=3") as sb:  # doctest: +SKIP
 ...     sb.base_url, sb.stats()
 
-Run it as a program with ``python -m extractors.sandbox --snapshot DIR [--port P]
+Run it as a program with ``python -m litmeta.extractors.sandbox --snapshot DIR [--port P]
 [--faults SPEC] [--no-rate-limit]``; the base URL is the first line of stdout.
 """
 

@@ -1,4 +1,4 @@
-"""``python -m extractors.sandbox --snapshot DIR [--port P] [--faults SPEC] [--no-rate-limit]``."""
+"""``python -m litmeta.extractors.sandbox --snapshot DIR [--port P] [--faults SPEC] [--no-rate-limit]``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .snapshot import SnapshotError
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and serve until Ctrl-C; exit 2 on bad usage or a bad snapshot."""
-    ap = argparse.ArgumentParser(prog="python -m extractors.sandbox", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m litmeta.extractors.sandbox", description=__doc__)
     ap.add_argument("--snapshot", required=True, help="snapshot directory to serve")
     ap.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     ap.add_argument("--host", default="127.0.0.1")

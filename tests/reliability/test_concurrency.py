@@ -15,9 +15,9 @@ import threading
 import pytest
 
 from bench.chaos import differing, readers_during_run, two_writers
+from litmeta.warehouse.db import WarehouseBusy, lock_path, writer_lock
 from tests.conftest import REPO
 from tests.reliability.conftest import DEPTH, MAX_NODES
-from warehouse.db import WarehouseBusy, lock_path, writer_lock
 
 pytestmark = pytest.mark.reliability
 
@@ -82,7 +82,7 @@ def test_writer_lock_is_exclusive_across_threads_and_processes(tmp_path):
             [
                 sys.executable,
                 "-c",
-                "import sys; from warehouse.db import writer_lock\n"
+                "import sys; from litmeta.warehouse.db import writer_lock\n"
                 f"with writer_lock({str(db)!r}, wait=0.3): pass",
             ],
             capture_output=True,

@@ -1,6 +1,6 @@
 """Crashes: `litmeta network` killed with SIGKILL at five points, then run again, ends equal to a clean run.
 
-The kill comes from inside (``LITMETA_CRASH_AT=point:n``, see `warehouse.db.crash_point`), so it
+The kill comes from inside (``LITMETA_CRASH_AT=point:n``, see `litmeta.warehouse.db.crash_point`), so it
 lands exactly: during a fetch, inside a load transaction, between two batches, after the records,
 inside the observation transaction. After each kill the DuckDB file opens, nothing is duplicated
 and the killed run is recorded as not finished; the re-run fetches only the records that are

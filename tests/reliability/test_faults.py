@@ -47,7 +47,7 @@ def test_every_fault_kind_at_once_ends_equal_to_a_clean_run(syn, reference, tmp_
 
 def test_retries_exhausted_fail_the_run_and_a_rerun_converges(syn, reference, tmp_path, monkeypatch):
     """A client that gives up after 2 tries fails some runs outright; running again converges anyway."""
-    import flows.network as fnet
+    import litmeta.flows.network as fnet
 
     original = fnet.make_client
 

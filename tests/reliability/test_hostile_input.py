@@ -30,7 +30,7 @@ import duckdb
 import pytest
 
 from bench.chaos import litmeta_cmd
-from flows.cli import main
+from litmeta.flows.cli import main
 from tests.conftest import BUNDLED_SNAPSHOT, REPO, run_cli
 from tests.pubmed_fixtures import HEAD, TAIL, article, document
 from tests.reliability.conftest import dump_text
@@ -319,7 +319,7 @@ def poison_sandbox(sb, doctype_for) -> None:
 
 
 def test_hostile_eutils_answers_are_neutralised(tmp_path, probes, prefect_api):
-    from extractors.sandbox import SandboxServer
+    from litmeta.extractors.sandbox import SandboxServer
 
     secret, fifo, listener = probes
     db = tmp_path / "w.duckdb"
@@ -354,7 +354,7 @@ def test_hostile_pmids_on_the_command_line_are_bad_usage(verb, value, tmp_path, 
 
 
 def test_search_terms_with_quotes_and_sql_are_plain_terms(tmp_path, prefect_api):
-    from extractors.sandbox import SandboxServer
+    from litmeta.extractors.sandbox import SandboxServer
 
     snap = tmp_path / "snap"
     shutil.copytree(BUNDLED_SNAPSHOT, snap)
@@ -451,7 +451,7 @@ def test_unwritable_db_paths(prefect_api):
         ro.mkdir(mode=0o555)
         os.chmod(ro, 0o555)
         existing = base / "existing.duckdb"
-        from warehouse.db import connect
+        from litmeta.warehouse.db import connect
 
         connect(str(existing)).close()
         os.chmod(existing, 0o444)

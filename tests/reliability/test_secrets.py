@@ -90,7 +90,7 @@ def _prefect_database_files() -> dict[str, bytes]:
 
 
 def test_the_api_key_is_written_nowhere(tmp_path, prefect_api):
-    from extractors.sandbox import SandboxServer
+    from litmeta.extractors.sandbox import SandboxServer
 
     prefect_api = {**prefect_api, "PREFECT_LOGGING_LEVEL": "DEBUG"}  # -v shows everything Prefect logs
 
