@@ -2,6 +2,6 @@
 
 import sys
 
-from litmeta.flows.cli import entry
+from litmeta.flows.cli import main
 
-sys.exit(entry())
+sys.exit(main())

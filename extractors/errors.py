@@ -16,8 +16,10 @@ Every exception names the request it is about with the client's request descript
 
 from __future__ import annotations
 
+from litmeta.errors import LitmetaError
 
-class EntrezError(Exception):
+
+class EntrezError(LitmetaError):
     """An E-utilities request failed. The message never contains the api_key."""
 
     def __init__(self, message: str, *, request: str = "", endpoint: str = "", reason: str = "") -> None:

@@ -8,7 +8,6 @@ never as a flow parameter, so it reaches no Prefect run record, artifact or ware
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import re
 import signal
@@ -17,14 +16,13 @@ import textwrap
 import threading
 from pathlib import Path
 
-DEFAULT_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-RELATIONS = ("refs", "cited_by", "similar")
+from litmeta.errors import UsageError
+from litmeta.extractors.entrez import DEFAULT_BASE_URL as DEFAULT_EUTILS
+from litmeta.extractors.entrez import RELATION_LINKNAMES
+
+RELATIONS = tuple(RELATION_LINKNAMES)
 PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
 RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve"})  # verbs that run Prefect flows
-
-
-class CliError(Exception):
-    """Bad usage or input: printed as one line, exit code 2."""
 
 
 def pmid(value: str) -> int:
@@ -155,9 +153,6 @@ def _configure_env(args: argparse.Namespace) -> None:
     args.api_key = None  # from here on only the environment holds it
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
     os.environ.setdefault("DO_NOT_TRACK", "1")
-    # pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins for a while (about
-    # 0.1 CPU s per command); litmeta does no linear algebra. Set before the verbs import pyarrow.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
@@ -165,7 +160,7 @@ def _configure_env(args: argparse.Namespace) -> None:
 
 def _check_url(url: str) -> str:
     if not re.match(r"^https?://[^\s/]+", url):
-        raise CliError(f"--eutils-url {url!r}: not an http(s) URL; e.g. {DEFAULT_EUTILS}")
+        raise UsageError(f"--eutils-url {url!r}: not an http(s) URL; e.g. {DEFAULT_EUTILS}")
     return url if url.endswith("/") else url + "/"
 
 
@@ -173,16 +168,16 @@ def _read_pmid_file(path: Path) -> list[int]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise CliError(f"--from-file {path}: {exc.strerror or exc}") from None
+        raise UsageError(f"--from-file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
-        raise CliError(f"--from-file {path}: not a UTF-8 text file of PMIDs") from None
+        raise UsageError(f"--from-file {path}: not a UTF-8 text file of PMIDs") from None
     out = []
     for n, line in enumerate(lines, 1):
         v = line.split("#", 1)[0].strip()
         if not v:
             continue
         if not PMID_RE.match(v):
-            raise CliError(f"--from-file {path} line {n}: {v[:40]!r} is not a PMID")
+            raise UsageError(f"--from-file {path} line {n}: {v[:40]!r} is not a PMID")
         out.append(int(v))
     return out
 
@@ -202,43 +197,13 @@ def run(args: argparse.Namespace) -> int:
     if verb == "ingest":
         ids = list(args.pmids) + (_read_pmid_file(args.from_file) if args.from_file else [])
         if not ids:
-            raise CliError("ingest: give PMIDs or --from-file FILE")
+            raise UsageError("ingest: give PMIDs or --from-file FILE")
         args.pmids = list(dict.fromkeys(ids))
     return getattr(commands, f"cmd_{verb}")(args)
 
 
-# Generation-0 collections every this many net allocations (CPython: 700). A run imports Prefect and
-# keeps millions of long-lived objects (modules, pydantic models, Arrow batches in flight), which
-# every collection rescans to find almost nothing: at 700, `litmeta load` of a baseline-sized file
-# spends about 0.4 CPU s in the collector, at 50,000 under 0.1 s; memory is unchanged.
-GC_THRESHOLD = (50_000, 20, 20)
-
-
 def main(argv: list[str] | None = None) -> int:
-    thresholds = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLD)
-    try:
-        return _main(argv)
-    finally:
-        gc.set_threshold(*thresholds)  # when called in-process (tests)
-
-
-def entry() -> int:
-    """The `litmeta` console script: `main`, then a quick exit.
-
-    `gc.freeze` moves every object left to the collector's permanent generation, so the
-    interpreter's teardown skips its final collections over them (about 0.2 s after a run that
-    loaded Prefect, 0.03 s with it). Only the collector is skipped: exit handlers still run, threads
-    are still joined, and objects freed by reference counting are still finalized (litmeta closes
-    its files and warehouse connections itself before `main` returns). Not done by `main`, which
-    tests call in-process: frozen objects are never collected.
-    """
-    code = main()
-    gc.freeze()
-    return code
-
-
-def _main(argv: list[str] | None) -> int:
+    """The `litmeta` command: parse ``argv`` (default: the command line), run the verb, return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_env(args)
@@ -246,14 +211,13 @@ def _main(argv: list[str] | None) -> int:
     from concurrent.futures.process import BrokenProcessPool
 
     from litmeta.extractors.errors import EntrezError, EntrezPermanentError
-    from litmeta.flows.pipeline import UsageError
     from litmeta.flows.prefect_runtime import PrefectUnavailable
     from litmeta.warehouse.db import WarehouseError
 
     previous = _on_interrupt(args.verb) if args.verb in RUN_VERBS else None
     try:
         return run(args)
-    except (CliError, UsageError, WarehouseError, PrefectUnavailable, BrokenProcessPool) as exc:
+    except (UsageError, WarehouseError, PrefectUnavailable, BrokenProcessPool) as exc:
         print(f"litmeta {args.verb}: {exc}", file=sys.stderr)
         return 2
     except EntrezPermanentError as exc:
@@ -310,4 +274,4 @@ def _on_interrupt(verb: str):
 
 
 if __name__ == "__main__":
-    sys.exit(entry())
+    sys.exit(main())

@@ -10,19 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-
-from litmeta.flows.pipeline import UsageError, prefetch
+from litmeta.errors import UsageError
+from litmeta.extractors.files import prefetch
+from litmeta.extractors.sandbox import BUNDLED_SNAPSHOT
 from litmeta.flows.prefect_runtime import PrefectRun, prefect_run
-from litmeta.warehouse.db import (
-    WarehouseBusy,
-    WarehouseError,
-    check_path,
-    check_writable,
-    connect,
-    write_wait,
-    writer_lock,
-)
+from litmeta.warehouse.db import check_path, check_writable, ensure_warehouse, write_wait, writer_lock
+from litmeta.warehouse.load import BATCH_RECORDS
+from litmeta.warehouse.network import seeds_to_refresh
+from litmeta.warehouse.queries import network_summary, rejects_of, run_sql
 
 
 def _exit_code(summary: dict) -> int:
@@ -49,18 +44,8 @@ def _print_summary(summary: dict, title: str) -> None:
 
 
 def _print_rejects(db: str, run_id: str) -> None:
-    with connect(db, read_only=True, wait=10) as con:
-        rows = con.execute(
-            "SELECT source, record_key, reason FROM rejects WHERE run_id = ? ORDER BY source, record_key LIMIT 50",
-            [run_id]).fetchall()
-    for source, key, reason in rows:
+    for source, key, reason in rejects_of(db, run_id):
         print(f"rejected: {source}: {key}: {reason}", file=sys.stderr)
-
-
-def _writable_db(db: str) -> str:
-    con = connect(db, wait=30)  # checks the path and its writability, creates and migrates: a clear message
-    con.close()
-    return db
 
 
 @contextmanager
@@ -70,14 +55,14 @@ def _writing(db: str, verb: str) -> Iterator[str]:
     The path is checked and the file opened (created, migrated) first, so a path that cannot be a
     warehouse is refused before anything (not even the lock file) is written next to it.
     """
-    _writable_db(db)
+    ensure_warehouse(db)
     with _write_lock(db, verb):
         yield db
 
 
 @contextmanager
 def _write_lock(db: str, verb: str) -> Iterator[None]:
-    """The writer lock of `_writing`, for a warehouse `_writable_db` has already opened."""
+    """The writer lock of `_writing`, for a warehouse `ensure_warehouse` has already opened."""
     def waiting(holder: str) -> None:
         print(f"litmeta {verb}: waiting up to {write_wait():g} s for the warehouse: another litmeta run is "
               f"writing it ({holder})", file=sys.stderr, flush=True)
@@ -94,10 +79,10 @@ def cmd_load(args: argparse.Namespace) -> int:
     dirs = [str(f) for f in args.files if f.is_dir()]
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
-    db = _writable_db(args.db)  # a path that cannot be a warehouse is refused before anything starts
+    db = ensure_warehouse(args.db)  # a path that cannot be a warehouse is refused before anything starts
     # Prefect's temporary server boots and large PubMed files start parsing in worker processes
-    # now, while Prefect is imported (seconds); the flow's tasks then load what was parsed
-    with PrefectRun(args.verbose) as prefect, prefetch(list(args.files)), _write_lock(db, "load"):
+    # now, while Prefect is imported; the flow's tasks then load what was parsed
+    with PrefectRun(args.verbose) as prefect, prefetch(list(args.files), BATCH_RECORDS), _write_lock(db, "load"):
         prefect.ready()
         from litmeta.flows.load_files import load_files
 
@@ -110,24 +95,9 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 # -- sql -----------------------------------------------------------------------------------
 def cmd_sql(args: argparse.Namespace) -> int:
-    try:
-        con = connect(args.db, read_only=True, wait=4.5)
-    except WarehouseBusy as exc:
-        raise WarehouseBusy(str(exc).replace("retry in a few seconds", "retry in 5-10 seconds")) from None
-    try:
-        try:
-            cur = con.execute(args.query)
-        except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
-            if "read-only" in first or "read only" in first:
-                raise WarehouseError(f"sql is read-only: {first}") from None
-            raise UsageError(f"query failed: {first}") from None
-        if cur.description is None:
-            return 0
-        cols = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-    finally:
-        con.close()
+    cols, rows = run_sql(args.db, args.query)
+    if not cols:
+        return 0
     out = sys.stdout
     if args.format == "csv":
         w = csv.writer(out)
@@ -149,14 +119,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 # -- sandbox -------------------------------------------------------------------------------
-def bundled_snapshot() -> Path:
-    return Path(__file__).resolve().parent.parent / "extractors" / "sandbox" / "snapshots" / "39047240"
-
-
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from litmeta.extractors.sandbox import run_sandbox
 
-    snap = args.snapshot or bundled_snapshot()
+    snap = args.snapshot or BUNDLED_SNAPSHOT
     if not snap.is_dir():
         raise UsageError(f"--snapshot {snap}: not a directory (expected pubmed/, links.tsv, meta.json)")
     try:
@@ -200,10 +166,7 @@ def cmd_network(args: argparse.Namespace) -> int:
 
 def cmd_refresh(args: argparse.Namespace) -> int:
     with _writing(args.db, "refresh") as db:
-        with connect(db, read_only=False, wait=30) as con:
-            n = con.execute("SELECT count(*) FROM seeds" + (" WHERE seed_pmid = ?" if args.seed else ""),
-                            [args.seed] if args.seed else []).fetchall()[0][0]
-        if not n:
+        if not seeds_to_refresh(db, args.seed):
             raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
                              "register one with 'litmeta network SEED'")
         _reach(args.eutils_url)
@@ -252,42 +215,27 @@ def print_network_summary(db: str, seed: int, summary: dict) -> None:
     from rich.markup import escape
 
     c = Console()
-    with connect(db, read_only=False, wait=30) as con:
-        art = con.execute("SELECT title, doi, pmcid, journal_iso_abbrev, pub_year FROM articles WHERE pmid = ?",
-                          [seed]).fetchall()
-        grants = con.execute("SELECT count(*) FROM grants WHERE pmid = ?", [seed]).fetchall()[0][0]
-        by = con.execute("SELECT hop, via, count(*) FROM network_members WHERE seed_pmid = ? GROUP BY 1, 2 ORDER BY 1, 2",
-                         [seed]).fetchall()
-        run = con.execute("SELECT started_at FROM ingest_runs WHERE run_id = ?", [summary["run_id"]]).fetchall()
-        started = run[0][0] if run else None
-        new_members = con.execute(
-            "SELECT m.pmid, m.via, a.title FROM network_members m LEFT JOIN articles a USING (pmid) "
-            "WHERE m.seed_pmid = ? AND m.first_seen >= ? ORDER BY m.hop, m.pmid LIMIT 15", [seed, started]).fetchall()
-        new_edges = con.execute(
-            "SELECT count(*) FROM citation_edges WHERE first_seen >= ? AND (citing_pmid = ? OR cited_pmid IN "
-            "(SELECT pmid FROM network_members WHERE seed_pmid = ?))", [started, seed, seed]).fetchall()[0][0]
-        previous = con.execute(
-            "SELECT max(started_at) FROM ingest_runs WHERE started_at < ? AND flow IN ('build_network','refresh_seeds') "
-            "AND status LIKE 'completed%'", [started]).fetchall()[0][0]
-    if art:
-        title, doi, pmcid, journal, year = art[0]
-        c.print(f"[bold]Seed {seed}[/bold]: {title}")
-        c.print(f"  {journal or ''} {year or ''}  DOI {doi or '-'}  PMCID {pmcid or '-'}  grants {grants}")
+    ns = network_summary(db, seed, summary["run_id"])
+    if ns.article:
+        a = ns.article
+        c.print(f"[bold]Seed {seed}[/bold]: {a['title']}")
+        c.print(f"  {a['journal'] or ''} {a['year'] or ''}  DOI {a['doi'] or '-'}  PMCID {a['pmcid'] or '-'}  "
+                f"grants {ns.grants}")
     else:
         c.print(f"[bold]Seed {seed}[/bold]: record not in the warehouse (not found at the E-utilities server)")
     c.print("Members by hop and relation:")
-    for hop, via, n in by:
+    for hop, via, n in ns.members_by_hop_via:
         c.print(f"  hop {hop}  {via:<9} {n}")
-    since = f"since the previous run ({previous:%Y-%m-%d %H:%M:%S})" if previous else "(first run)"
-    c.print(f"New {since}: {len(new_members)} member(s), {new_edges} citation edge(s)")
-    for pmid, via, title in new_members:
+    since = f"since the previous run ({ns.previous_run:%Y-%m-%d %H:%M:%S})" if ns.previous_run else "(first run)"
+    c.print(f"New {since}: {len(ns.new_members)} member(s), {ns.new_edges} citation edge(s)")
+    for pmid, via, title in ns.new_members:
         c.print(f"  + {pmid} ({via}) {escape((title or '')[:90])}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from litmeta.extractors.sandbox import SandboxServer
 
-    snap = bundled_snapshot()
+    snap = BUNDLED_SNAPSHOT
     with _writing(args.db, "demo") as db, prefect_run(args.verbose), SandboxServer(snap, port=0) as sb:
         from litmeta.flows.network import build_network
 
@@ -310,7 +258,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--cron {args.cron!r}: not a cron expression (e.g. '0 3 * * *' for 03:00 daily)") from None
     from litmeta.flows.serve import run_serve
 
-    db = _writable_db(args.db)
+    db = ensure_warehouse(args.db)
     ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only)
     if args.register_only:
         print(f"registered {len(ids)} deployment(s) with schedule {args.cron!r}")
@@ -318,7 +266,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from litmeta.warehouse.export import FORMATS, export
+    from litmeta.warehouse.export import FORMATS, export_warehouse
 
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
@@ -326,13 +274,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    check_path(args.db, must_exist=True)
-    with connect(args.db, read_only=True, wait=10) as con:
-        if args.seed is not None:
-            known = con.execute("SELECT count(*) FROM seeds WHERE seed_pmid = ?", [args.seed]).fetchall()[0][0]
-            if not known:
-                raise UsageError(f"--seed {args.seed}: not a tracked seed in {args.db}; run 'litmeta network {args.seed}'")
-        written = export(con, args.out, formats, args.seed)
-    for path in written:
+    for path in export_warehouse(args.db, args.out, formats, args.seed):
         print(path)
     return 0

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
-import pyarrow as pa
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from litmeta.flows.client import DocumentBuffer, make_client, retry_transient
-from litmeta.flows.pipeline import fetch_and_load_pmc, fetch_and_load_pubmed, store_documents
+from litmeta.flows.pipeline import fetch_and_load_pmc, fetch_and_load_pubmed
 from litmeta.flows.runs import tracked_run
-from litmeta.warehouse.db import session
+from litmeta.warehouse.queries import pmcids_of
+from litmeta.warehouse.runs import store_documents
+from litmeta.warehouse.searches import save_search
 
 
 @task(name="fetch-and-load-pubmed", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
@@ -26,15 +25,6 @@ def pmc_task(client, db: str, run_id: str, pmcids: list[str]):
     return fetch_and_load_pmc(client, db, run_id, pmcids)
 
 
-def _pmcids_of(db: str, pmids: list[int]) -> list[str]:
-    with session(db) as con:
-        con.register("_want", pa.table({"pmid": pa.array(pmids, pa.int64())}))
-        rows = con.execute(
-            "SELECT DISTINCT pmcid FROM articles WHERE pmcid IS NOT NULL AND pmid IN (SELECT pmid FROM _want) ORDER BY 1"
-        ).fetchall()
-    return [r[0] for r in rows]
-
-
 def ingest_into(rec, client, docs: DocumentBuffer, db: str, pmids: list[int], pmc: bool) -> None:
     stats, not_found = pubmed_task(client, db, rec.run_id, pmids)
     store_documents(db, rec.run_id, docs.drain())
@@ -42,7 +32,7 @@ def ingest_into(rec, client, docs: DocumentBuffer, db: str, pmids: list[int], pm
     rec.extra["not_found"] = len(not_found)
     rec.extra["not_found_pmids"] = not_found[:100]
     if pmc:
-        pmcids = _pmcids_of(db, pmids)
+        pmcids = pmcids_of(db, pmids)
         rec.stats.add(pmc_task(client, db, rec.run_id, pmcids))
         store_documents(db, rec.run_id, docs.drain())
         rec.extra["pmc_requested"] = len(pmcids)
@@ -87,10 +77,5 @@ def search_ingest(query: str, db: str, eutils_url: str, mindate: str | None = No
             rec.http_requests = client.stats.requests
             client.close()
         if save:
-            with session(db) as con:
-                con.execute(
-                    "INSERT INTO saved_searches (query, parameters, added_at) SELECT ?, ?, now()::TIMESTAMP "
-                    "WHERE NOT EXISTS (SELECT 1 FROM saved_searches WHERE query = ?)",
-                    [query, json.dumps({"mindate": mindate, "maxdate": maxdate, "max_records": max_records}), query],
-                ).fetchall()
+            save_search(db, query, {"mindate": mindate, "maxdate": maxdate, "max_records": max_records})
     return rec.extra["summary"]

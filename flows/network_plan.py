@@ -12,32 +12,11 @@ Pure logic, no I/O: the flow feeds it the links it fetched and asks what to expa
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from litmeta.extractors.links import Links
 
 RELATION_ORDER = ("refs", "cited_by", "similar")
-
-
-@dataclass
-class Links:
-    """What elink said about one article."""
-
-    refs: list[int] = field(default_factory=list)
-    cited_by: list[int] = field(default_factory=list)
-    similar: list[tuple[int, int | None]] = field(default_factory=list)  # (pmid, score), listed order
-
-    def top_similar(self, k: int) -> list[int]:
-        ranked = sorted(
-            enumerate(self.similar),
-            key=lambda e: (-(e[1][1] if e[1][1] is not None else float("-inf")), e[0]),
-        )
-        return [pmid for _, (pmid, _) in ranked[:k]]
-
-    def neighbours(self, relation: str, similar_top: int) -> list[int]:
-        if relation == "refs":
-            return self.refs
-        if relation == "cited_by":
-            return self.cited_by
-        return self.top_similar(similar_top)
 
 
 @dataclass

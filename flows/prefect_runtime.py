@@ -1,21 +1,20 @@
 """Prefect for one CLI run: its temporary API server started up front, run errors kept off the console.
 
 Without a configured API (`PREFECT_API_URL` unset, ephemeral mode allowed), Prefect starts a
-temporary API server (uvicorn in a subprocess) at a flow's first API call, and imports its whole
-server package in the calling process just to launch it (about 2.3 CPU s here). `PrefectRun`
-launches the same server (uvicorn serving Prefect's app factory, as Prefect's `SubprocessASGIServer`
-does; `litmeta.flows.prefect_server` boots it with the garbage collector paused and stops it without
-uvicorn's polling delays) as soon as the command's inputs are checked, so it boots while litmeta parses, and points this run's
-settings at it. If that server dies during the run, `TemporaryApi.watch` restarts it on its port,
-where Prefect's client retries its calls. With an API configured, Prefect's settings are left alone
-and the flows report there.
+temporary API server (uvicorn in a subprocess) at a flow's first API call, after importing its
+whole server package in the calling process just to launch it. `PrefectRun` launches the same
+server (`litmeta.flows.prefect_server`: uvicorn serving Prefect's ephemeral server app) as soon as
+the command's inputs are checked, so it boots while litmeta parses, points this run's settings at
+it (`prefect.settings.temporary_settings`), and stops it when the command ends; the server also
+ends when litmeta is killed. If it dies during the run, `TemporaryApi.watch` restarts it on its
+port, where Prefect's client retries its calls. With an API configured, Prefect's settings are
+left alone and the flows report there.
 """
 
 from __future__ import annotations
 
 import ctypes
 import http.client
-import importlib.util
 import logging
 import os
 import signal
@@ -26,8 +25,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from litmeta.flows.prefect_server import HOST
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -125,7 +125,6 @@ class PrefectUnavailable(Exception):
 _HINT = "; check PREFECT_HOME and the Prefect settings, or run 'prefect server start' and set PREFECT_API_URL"
 
 
-HOST = "127.0.0.1"  # the temporary server listens on loopback only (flows/prefect_server.py)
 API_PATH = "/api"  # where Prefect's server app mounts its API
 
 
@@ -148,7 +147,7 @@ class TemporaryApi:
         return f"http://{HOST}:{self.port}{API_PATH}"
 
     def launch(self) -> TemporaryApi:
-        """Start the server process now, on a free port (Prefect itself is not imported: its package path is looked up)."""
+        """Start the server process now, on a free port (Prefect is not imported here)."""
         with socket.socket() as s:
             s.bind((HOST, 0))
             self.port = s.getsockname()[1]
@@ -160,15 +159,10 @@ class TemporaryApi:
 
     def _spawn(self) -> None:
         """Start the server process on ``self.port``."""
-        spec = importlib.util.find_spec("prefect")
-        assert spec is not None and spec.submodule_search_locations, "prefect is not installed"
         # preexec_fn runs in the forked child before exec: only a prctl system call (see above). The
         # parent-death signal follows the thread that forks: a thread that starts a server outlives it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flows.prefect_server", "--app-dir", str(Path(spec.submodule_search_locations[0]).parent),
-             "--port", str(self.port)],
-            env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-                 "PREFECT__SERVER_FINAL": "1"},
+            [sys.executable, "-m", "litmeta.flows.prefect_server", "--port", str(self.port)],
             preexec_fn=_parent_death_signal(),
         )
 
@@ -195,8 +189,7 @@ class TemporaryApi:
         raise PrefectUnavailable(f"Prefect's temporary API server did not start within {timeout:g} s{_HINT}")
 
     def _healthy(self) -> bool:
-        """Whether the server answers /health with 200 (plain HTTP on loopback: no TLS context to build,
-        which an httpx client does, loading the CA bundle, 35 ms of CPU)."""
+        """Whether the server answers /health with 200."""
         conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
         try:
             conn.request("GET", f"{API_PATH}/health")
@@ -291,7 +284,6 @@ class PrefectRun:
     def ready(self) -> None:
         load_prefect()
         from prefect.settings import (
-            PREFECT_API_TLS_INSECURE_SKIP_VERIFY,
             PREFECT_API_URL,
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
             get_current_settings,
@@ -309,14 +301,10 @@ class PrefectRun:
             return
         self.api.wait_ready()
         self.api.watch()
-        # no flow-run heartbeats: they let a server notice a run that died (an automation on missing
-        # heartbeats), and a temporary server stops with this process anyway; the engine's heartbeat
-        # thread would also hold up the end of every flow by up to a second. The server speaks plain
-        # HTTP on loopback, so TLS settings are moot: without skipping verification, every Prefect
-        # client made for it loads certifi's CA bundle into an unused TLS context (about 30 ms each)
+        # no flow-run heartbeats: they let a server notice a run that died, and a temporary server
+        # stops with this process anyway; the heartbeat thread would also hold up the end of every flow
         self._stack.enter_context(temporary_settings(
-            updates={PREFECT_API_URL: self.api.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
-                     PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}))
+            updates={PREFECT_API_URL: self.api.api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
 
     def __exit__(self, *exc: object) -> None:
         try:

@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from litmeta.flows.pipeline import RunRecorder
 from litmeta.warehouse.db import writer_lock
+from litmeta.warehouse.runs import RunRecorder
 
 
 def current_run_id() -> str:

@@ -7,14 +7,12 @@ deployments can be run by workers elsewhere (`prefect deploy`); litmeta needs no
 
 from __future__ import annotations
 
-import json
-
 from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 
 from litmeta.flows.ingest import search_ingest
 from litmeta.flows.network import refresh_seeds
-from litmeta.warehouse.db import session
+from litmeta.warehouse.searches import saved_searches
 
 
 def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: str) -> list[RunnerDeployment]:
@@ -23,10 +21,7 @@ def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: st
         name="litmeta-refresh", cron=cron, description="re-observe every tracked seed's citation network",
         parameters={"db": db, "eutils_url": eutils_url, "email": email, "tool": tool}, tags=["litmeta"],
     )]
-    with session(db) as con:
-        searches = con.execute("SELECT query, parameters FROM saved_searches ORDER BY query").fetchall()
-    for n, (query, params) in enumerate(searches, 1):
-        p = json.loads(params or "{}")
+    for n, (query, p) in enumerate(saved_searches(db), 1):
         out.append(search_ingest.to_deployment(
             name=f"litmeta-search-{n}", cron=cron, description=f"saved search: {query}", tags=["litmeta"],
             parameters={"query": query, "db": db, "eutils_url": eutils_url, "mindate": p.get("mindate"),

@@ -210,34 +210,3 @@ def test_ctrl_c_during_a_run_exits_promptly_and_marks_it_interrupted(tmp_path):
         "(loads are idempotent)"
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.execute("SELECT status FROM ingest_runs").fetchall() == [("interrupted",)]
-
-
-def test_main_runs_with_fewer_collections_and_restores_the_thresholds(tmp_path, monkeypatch):
-    """main raises the collector's generation-0 threshold for the command only (tests call it in-process)."""
-    import gc
-
-    from litmeta.flows import cli
-
-    seen = []
-    monkeypatch.setattr(cli, "_main", lambda argv: seen.append(gc.get_threshold()) or 0)
-    before = gc.get_threshold()
-    assert cli.main(["sql", "SELECT 1"]) == 0
-    assert seen == [cli.GC_THRESHOLD] and gc.get_threshold() == before
-
-
-def test_openblas_runs_no_thread_pool_unless_asked(tmp_path):
-    """numpy (imported by pyarrow) gets one OpenBLAS thread: its per-core pool spins ~0.1 CPU s per command.
-    The CLI sets it before a verb imports numpy."""
-    from litmeta.warehouse.db import connect
-
-    db = tmp_path / "w.duckdb"
-    connect(db).close()
-    code = ("import os, sys, flows.cli; before = 'numpy' in sys.modules; "
-            f"litmeta.flows.cli.main(['--db', {str(db)!r}, 'sql', 'SELECT 1']); "
-            "print(before, 'numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    assert out.stdout.split()[-3:] == ["False", "True", "1"], out.stdout + out.stderr
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env=env | {"OPENBLAS_NUM_THREADS": "4"})
-    assert out.stdout.split()[-1] == "4", out.stdout + out.stderr

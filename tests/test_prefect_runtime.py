@@ -1,4 +1,4 @@
-"""Prefect for a CLI run (flows.prefect_runtime): the temporary API server litmeta starts, or the configured API."""
+"""Prefect for a CLI run (litmeta.flows.prefect_runtime): the temporary API server litmeta starts, or the configured API."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ SEED_XML = REPO / "extractors" / "sandbox" / "snapshots" / "39047240" / "pubmed"
 
 
 def _servers_of(home: Path) -> list[int]:
-    """Pids of Prefect API servers (``python -m flows.prefect_server``) running with PREFECT_HOME=home."""
+    """Pids of Prefect API servers (``python -m litmeta.flows.prefect_server``) running with PREFECT_HOME=home."""
 
     pids = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -57,12 +57,11 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
     import subprocess
     import time
 
-    from litmeta.extractors.sandbox import SandboxServer
-    from litmeta.flows.commands import bundled_snapshot
+    from litmeta.extractors.sandbox import BUNDLED_SNAPSHOT, SandboxServer
 
     home = tmp_path / "prefect-home"
     db = tmp_path / "w.duckdb"
-    with SandboxServer(bundled_snapshot(), faults="slow=1.0,seed=1") as sb:  # every answer takes 1-3 s
+    with SandboxServer(BUNDLED_SNAPSHOT, faults="slow=1.0,seed=1") as sb:  # every answer takes 1-3 s
         proc = subprocess.Popen(litmeta_cmd() + ["--db", str(db), "--eutils-url", sb.base_url, "network", "39047240"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=temporary_prefect_env(home),
                                 cwd=REPO)
@@ -79,29 +78,6 @@ def test_temporary_server_stops_when_litmeta_is_killed(tmp_path):
         while _servers_of(home) and time.monotonic() < deadline:
             time.sleep(0.2)
     assert _servers_of(home) == []
-
-
-def test_tls_verification_is_skipped_for_the_plain_http_temporary_api_only(tmp_path):
-    """The temporary server speaks plain HTTP on loopback, so its clients skip loading a CA bundle;
-    a configured API (maybe HTTPS) keeps the user's TLS settings."""
-    import subprocess
-    import sys
-
-    code = ("from flows.prefect_runtime import PrefectRun\n"
-            "from prefect.settings import get_current_settings\n"
-            "with PrefectRun(verbose=True) as run:\n"
-            "    run.ready()\n"
-            "    api = get_current_settings().api\n"
-            "    print(api.url, api.tls_insecure_skip_verify)\n")
-    env = temporary_prefect_env(tmp_path / "prefect-home")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    url, skip = r.stdout.split()
-    assert url.startswith("http://127.0.0.1:") and skip == "True"
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env | {"PREFECT_API_URL": "https://prefect.example/api"},
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split() == ["https://prefect.example/api", "False"]
 
 
 def _server_of_a_running_flow(home: Path, proc, timeout: float = 90) -> int:
@@ -306,77 +282,3 @@ def test_invalid_prefect_settings_are_one_line_naming_the_variable(tmp_path):
         "litmeta serve: Prefect's settings are not valid (LoggingSettings.level: Input should be 'DEBUG', 'INFO', "
         "'WARNING', 'ERROR' or 'CRITICAL'); fix or unset the environment variable PREFECT_LOGGING_LEVEL='LOUD'")
     assert "Traceback" not in r.stderr
-
-
-def test_server_app_is_built_with_the_collector_paused_then_frozen_and_back_on(tmp_path):
-    """flows.prefect_server: Prefect's app comes back with the collector on and the boot's objects
-    frozen; when it cannot be built (invalid settings), one line and exit code 1, no traceback."""
-    import subprocess
-    import sys
-
-    code = ("import gc; from litmeta.flows import prefect_server as ps; gc.disable(); app = ps.create_app(); "
-            "print(gc.isenabled(), gc.get_freeze_count() > 100_000, type(app).__name__)")
-    env = temporary_prefect_env(tmp_path / "prefect-home")
-    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split() == ["True", "True", "FastAPI"]
-
-    bad = env | {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "often"}
-    r = subprocess.run([sys.executable, "-c", code], env=bad, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1
-    assert "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith(
-        "Prefect's temporary API server could not start: ValidationError: 1 validation error for FlowsSettings")
-
-
-def test_console_script_freezes_what_is_left_before_the_interpreter_exits(tmp_path):
-    """litmeta.flows.cli.entry returns main's exit code, with every object left frozen (a quick teardown)."""
-    import subprocess
-    import sys
-
-    from litmeta.warehouse.db import connect
-
-    db = tmp_path / "w.duckdb"
-    connect(db).close()
-    code = ("import gc, sys; from litmeta.flows.cli import entry; "
-            f"sys.argv = ['litmeta', '--db', {str(db)!r}, 'sql', 'SELECT 41 + 1 AS answer']; "
-            "frozen = gc.get_freeze_count(); rc = entry(); print(rc, frozen, gc.get_freeze_count() > 10_000)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "42" in r.stdout
-    assert r.stdout.split()[-3:] == ["0", "0", "True"], r.stdout
-
-
-def test_temporary_server_stops_at_once_when_no_connection_is_open(tmp_path, monkeypatch, capfd):
-    """Once up a second, SIGTERM wakes the server (uvicorn would find it at its next 0.1 s tick) and,
-    with no connection open, it shuts down without uvicorn's 0.1 s wait for connections to close.
-    Stopped right after it answers, it stops as uvicorn does: Prefect's services may not have
-    started yet, and a quicker stop made their shutdown fail and the process linger for seconds."""
-    import time
-
-    import httpx
-
-    from litmeta.flows.prefect_runtime import TemporaryApi
-    from litmeta.flows.prefect_server import SETTLE_S
-
-    for k, v in temporary_prefect_env(tmp_path / "prefect-home").items():
-        monkeypatch.setenv(k, v)
-    api = TemporaryApi().launch()
-    try:
-        api.wait_ready()
-        t = time.perf_counter()
-        api.stop()
-        at_once = time.perf_counter() - t
-        took = []
-        for _ in range(3):
-            api.launch().wait_ready()
-            assert httpx.get(f"{api.api_url}/health").status_code == 200
-            time.sleep(SETTLE_S + 0.2)
-            t = time.perf_counter()
-            api.stop()
-            took.append(time.perf_counter() - t)
-    finally:
-        api.stop()
-    assert at_once < 2, at_once
-    assert "Traceback" not in capfd.readouterr().err
-    assert min(took) < 0.1, took

@@ -12,11 +12,11 @@ import pytest
 from lxml import etree
 
 from litmeta.extractors import pmc_xml, pubmed_xml
-from litmeta.flows import pipeline
-from litmeta.flows.pipeline import detect_kind, load_batches
+from litmeta.extractors.files import detect_kind
+from litmeta.warehouse import load as loading
 from litmeta.warehouse.checks import content_hashes, duplicate_keys
 from litmeta.warehouse.db import connect
-from litmeta.warehouse.load import BatchLoader
+from litmeta.warehouse.load import BatchLoader, load_batches
 from tests.conftest import CORPUS, require_corpus
 from tests.pubmed_fixtures import article, document
 
@@ -182,9 +182,9 @@ def test_a_batch_handed_out_early_shares_its_transaction_with_the_next(tmp_path,
     assert _stored(db) == [1, 2, 3, 4, 5] and stats.records_new == 3 and stats.records_unchanged == 2
     assert reported == [[1, 2], [3], [4], [5]]  # each batch reported once written, in order
     # a transaction of partial batches ends once it holds BATCH_RECORDS records
-    monkeypatch.setattr(pipeline, "BATCH_RECORDS", 2)
+    monkeypatch.setattr(loading, "BATCH_RECORDS", 2)
     seen = []
-    original = pipeline.BatchLoader.transaction
+    original = loading.BatchLoader.transaction
 
     @contextmanager
     def counting(self):
@@ -192,7 +192,7 @@ def test_a_batch_handed_out_early_shares_its_transaction_with_the_next(tmp_path,
             yield
         seen.append(self.stats.records_new)  # records of the transaction just committed
 
-    monkeypatch.setattr(pipeline.BatchLoader, "transaction", counting)
+    monkeypatch.setattr(loading.BatchLoader, "transaction", counting)
     load_batches(db, "r", iter([_batch(6, partial=True), _batch(7, partial=True), _batch(8, partial=True), _batch(9)]))
     assert seen == [2, 2] and _stored(db)[-4:] == [6, 7, 8, 9]
 
@@ -327,32 +327,6 @@ def test_detect_kind(tmp_path):
     q = tmp_path / "b.nxml"
     q.write_text('<?xml version="1.0"?><article article-type="research-article"><front/></article>')
     assert detect_kind(q) == "pmc"
-
-
-def test_loader_uses_one_duckdb_thread_while_parse_workers_run(tmp_path, monkeypatch):
-    """A file parsed in worker processes is loaded by sessions with one DuckDB thread (the workers hold
-    the cores); a file parsed in this process by sessions with DuckDB's default (one per core)."""
-    import duckdb
-
-    threads: list[int] = []
-
-    class Spy(BatchLoader):
-        def __init__(self, con, run_id):
-            threads.append(int(con.execute("SELECT current_setting('threads')").fetchone()[0]))
-            super().__init__(con, run_id)
-
-    monkeypatch.setattr(pipeline, "BatchLoader", Spy)
-    db = str(tmp_path / "w.duckdb")
-    path = tmp_path / "f.xml"
-    path.write_bytes(document(*(article(60000 + i) for i in range(50))))
-    default = int(duckdb.connect(":memory:").execute("SELECT current_setting('threads')").fetchone()[0])
-    assert pipeline.load_file(db, "r1", path).records_new == 50
-    assert threads and set(threads) == {default}
-    threads.clear()
-    monkeypatch.setattr(pipeline, "worth_a_pool", lambda p, min_bytes=0: True)  # as for a file of 24 MB or more
-    path.write_bytes(document(*(article(61000 + i) for i in range(50))))
-    assert pipeline.load_file(db, "r2", path).records_new == 50
-    assert set(threads) == {pipeline.LOADER_THREADS_BESIDE_WORKERS} == {1}
 
 
 def test_threads_are_ignored_when_the_process_has_the_warehouse_open_already(tmp_path):

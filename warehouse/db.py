@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from litmeta.errors import LitmetaError
 from litmeta.warehouse.migrations import migrate
 
 BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "lock on file")
@@ -37,7 +38,7 @@ WRITE_WAIT_ENV = "LITMETA_WRITE_WAIT"
 DEFAULT_WRITE_WAIT = 30.0
 
 
-class WarehouseError(Exception):
+class WarehouseError(LitmetaError):
     """A warehouse that cannot be opened or used; the message names the path and what to do."""
 
 
@@ -130,6 +131,13 @@ def connect(
                 raise WarehouseBusy(f"--db {p}: the warehouse is busy; retry in a few seconds") from None
             raise WarehouseError(f"--db {p}: {str(exc).splitlines()[0]}") from None
     return con
+
+
+def ensure_warehouse(path: str | Path, wait: float = 30.0) -> str:
+    """Create (or open) and migrate the warehouse at ``path``, so a path that cannot be one is refused
+    with a clear `WarehouseError` before a run writes anything next to it; returns ``path``."""
+    connect(path, wait=wait).close()
+    return str(path)
 
 
 @contextmanager

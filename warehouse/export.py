@@ -6,9 +6,10 @@ from pathlib import Path
 
 import duckdb
 
+from litmeta.errors import UsageError
 from litmeta.schemas import ALL_TABLES
 from litmeta.schemas.model import quote
-from litmeta.warehouse.db import WarehouseError
+from litmeta.warehouse.db import WarehouseError, check_path, connect
 
 FORMATS = ("parquet", "csv", "graphml", "png")
 PNG_MAX_NODES = 5000  # a spring layout of more nodes takes minutes and draws a hairball
@@ -131,3 +132,13 @@ def export(con: duckdb.DuckDBPyConnection, out: Path, formats: list[str], seed: 
         elif fmt == "png":
             written.append(_png(network_graph(con, seed), out / (f"seed_{seed}.png" if seed else "citations.png"), seed))
     return written
+
+
+def export_warehouse(db: str, out: Path, formats: list[str], seed: int | None = None) -> list[Path]:
+    """`export` from the warehouse file ``db`` (read-only); a ``seed`` must be a tracked one."""
+    check_path(db, must_exist=True)
+    with connect(db, read_only=True, wait=10) as con:
+        if seed is not None and not con.execute("SELECT count(*) FROM seeds WHERE seed_pmid = ?",
+                                                [seed]).fetchall()[0][0]:
+            raise UsageError(f"--seed {seed}: not a tracked seed in {db}; run 'litmeta network {seed}'")
+        return export(con, out, formats, seed)

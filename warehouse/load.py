@@ -1,6 +1,6 @@
 """Bulk loading of parsed batches into DuckDB: one transaction per batch, Arrow in, no row-by-row INSERT.
 
-(The batches handed out early at the end of a large file share one: see `litmeta.flows.pipeline.load_batches`.)
+(The batches handed out early at the end of a large file share one: see `load_batches`.)
 
 Rules (DESIGN.md table contract):
 - Article-scoped tables are replaced as a set per article when a record is accepted.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -27,16 +27,12 @@ import pyarrow as pa
 
 from litmeta.schemas import PUBMED_RECORD_TABLES, TABLES, ParsedBatch, Reject, Table
 from litmeta.schemas.model import quote
-from litmeta.warehouse.db import crash_point
+from litmeta.warehouse.db import crash_point, session
 
 _MIN_DATE = "DATE '0001-01-01'"
 
-# Records per transaction for large files. Each commit makes DuckDB's checkpoint merge the tables'
-# partly filled last row groups with the new rows (vacuum), so every commit rewrites and recompresses
-# the tail of every table. Loading a 30,000-record file takes 4.5 CPU s in 5,000-record
-# transactions, 3.7 s in 10,000-record ones and 2.7 s in 15,000-record ones (a load-only harness);
-# `litmeta load` of the bench file: 13.5-13.8 s at 15,000 against 13.9-14.4 s at 10,000, peak RSS
-# about the same (litmeta 640 MiB + workers 200 MiB) since the parse pool holds less unparsed XML.
+# Records per transaction for large files: each commit makes DuckDB's checkpoint rewrite the tables'
+# partly filled last row groups, so fewer, larger transactions cost less (bench/README.md).
 BATCH_RECORDS = 15_000
 
 
@@ -307,3 +303,37 @@ class BatchLoader:
             )
             st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
         return st
+
+
+def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
+                 on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
+                 threads: int | None = None) -> LoadStats:
+    """Load the batches, each in a short write session and transaction; returns the summed stats.
+
+    A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
+    pieces are parsed) shares its transaction with the batches after it, until that holds
+    BATCH_RECORDS records, so the end of a file costs one checkpoint instead of one per batch.
+    Between transactions the file is closed, so a reader or the next writer gets in.
+    ``on_batch`` is called for each batch once written (progress; its transaction commits after).
+    ``threads``: DuckDB's threads in those sessions (default: one per core).
+    """
+    total = LoadStats()
+    it = iter(batches)
+    batch = next(it, None)
+    while batch is not None:
+        with session(db, threads=threads) as con:
+            loader = BatchLoader(con, run_id)
+            with loader.transaction():
+                records = 0
+                while batch is not None:
+                    stats = loader.add(batch)
+                    if on_batch:
+                        on_batch(batch, stats)
+                    records += batch.n_records
+                    if not batch.partial or records >= BATCH_RECORDS:
+                        break
+                    batch = next(it, None)  # the last pieces are being parsed: wait in the transaction
+        crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
+        total.add(loader.stats)
+        batch = next(it, None)
+    return total

@@ -1,7 +1,8 @@
 """Writing what a network observation saw: seeds, members, link edges, similar articles, link counts.
 
-All inputs are Arrow tables with the schemas of `litmeta.schemas.tables`; every function runs inside the
-caller's transaction (the flows open one short write session per step).
+All inputs are Arrow tables with the schemas of `litmeta.schemas.tables`. The functions taking a
+connection run inside the caller's transaction; those taking the warehouse path (``db``) are one
+step of a network run each, in a short write session of their own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from litmeta.schemas import TABLES
+from litmeta.warehouse.db import crash_point, session
 from litmeta.warehouse.load import merge_edges
 
 
@@ -96,3 +98,50 @@ def known_pmids(con: duckdb.DuckDBPyConnection, pmids: list[int]) -> set[int]:
     finally:
         con.unregister("_ask")
     return {r[0] for r in rows}
+
+
+# -- the steps of a network run ------------------------------------------------------------------
+def begin_observation(db: str, seed: int, depth: int, relations: list[str], max_nodes: int | None,
+                      similar_top: int, now: dt.datetime) -> set[int]:
+    """Register (or update) the seed; returns its members as of the previous observation."""
+    with session(db) as con:
+        register_seed(con, seed, depth, relations, max_nodes, similar_top, now)
+        return {r[0] for r in con.execute(
+            "SELECT pmid FROM network_members WHERE seed_pmid = ?", [seed]).fetchall()}
+
+
+def missing_pmids(db: str, pmids: list[int]) -> list[int]:
+    """The ``pmids`` the warehouse holds no record (nor deletion) of, in the given order."""
+    with session(db) as con:
+        have = known_pmids(con, pmids)
+    return [p for p in pmids if p not in have]
+
+
+def write_observation(db: str, run_id: str, seed: int, tables: dict[str, pa.Table],
+                      observed: dt.datetime) -> dict[str, int]:
+    """Merge one observation (edges, similar articles, members, link counts) in one transaction.
+
+    Returns the new rows per kind: ``edges``, ``similar``, ``members``.
+    """
+    with session(db) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            counts = {
+                "edges": merge_citation_edges(con, tables["citation_edges"], observed),
+                "similar": merge_similar(con, tables["similar_articles"], observed),
+                "members": merge_members(con, tables["network_members"], observed),
+            }
+            write_link_snapshots(con, tables["link_snapshots"], run_id, observed)
+            touch_seed(con, seed, observed)
+            crash_point("edges")  # test-only hook (LITMETA_CRASH_AT): observation written, not committed
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return counts
+
+
+def seeds_to_refresh(db: str, seed: int | None = None) -> list[dict]:
+    """The tracked seeds (or the one asked for) with the parameters they were registered with."""
+    with session(db) as con:
+        return tracked_seeds(con, seed)

@@ -6,11 +6,15 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 
-from litmeta.warehouse.load import utcnow
+from litmeta.warehouse.db import session
+from litmeta.warehouse.load import LoadStats, utcnow
 
 SECRET_KEYS = {"api_key", "apikey", "key", "password", "token"}
 
@@ -64,9 +68,57 @@ def store_raw_document(con: duckdb.DuckDBPyConnection, *, kind: str, request: st
     return digest
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+class Document(Protocol):
+    """A fetched answer as the E-utilities client hands it over (`litmeta.extractors.entrez.RawDocument`)."""
+
+    kind: str
+    request: str
+    body: bytes
+    fetched_at: dt.datetime
+    n_records: int
+    sha256: str
+
+
+def store_documents(db: str, run_id: str, docs: Iterable[Document]) -> int:
+    """Keep every fetched answer in raw_documents (compressed, request without api_key); returns how many."""
+    docs = list(docs)
+    if not docs:
+        return 0
+    with session(db) as con:
+        for d in docs:
+            store_raw_document(con, kind=d.kind, request=d.request, body=d.body, run_id=run_id,
+                               n_records=d.n_records, sha256=d.sha256, fetched_at=d.fetched_at)
+    return len(docs)
+
+
+def store_file(db: str, run_id: str, kind: str, path: Path, sha256: str) -> None:
+    """Record a local input file (by its resolved path and sha256; its bytes stay in the file)."""
+    with session(db) as con:
+        store_raw_document(con, kind=f"file_{kind}", request=str(path.resolve()), body=None, run_id=run_id,
+                           sha256=sha256)
+
+
+@dataclass
+class RunRecorder:
+    """Writes the ingest_runs row of one run and adds up what it did."""
+
+    db: str
+    run_id: str
+    flow: str
+    parameters: dict
+    stats: LoadStats = field(default_factory=LoadStats)
+    extra: dict = field(default_factory=dict)
+    http_requests: int = 0
+
+    def start(self) -> None:
+        with session(self.db) as con:
+            mark_interrupted(con)  # the caller holds the writer lock: a 'running' row is a dead run
+            start_run(con, self.run_id, self.flow, self.parameters)
+
+    def finish(self, failed: bool = False, interrupted: bool = False) -> dict:
+        counts = {**self.stats.as_dict(), **self.extra}
+        status = ("interrupted" if interrupted else "failed" if failed
+                  else "completed_with_rejects" if self.stats.rejects else "completed")
+        with session(self.db) as con:
+            finish_run(con, self.run_id, status, counts, self.http_requests)
+        return {"run_id": self.run_id, "status": status, "http_requests": self.http_requests, **counts}

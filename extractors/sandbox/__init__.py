@@ -8,12 +8,18 @@ Run it as a program with ``python -m litmeta.extractors.sandbox --snapshot DIR [
 [--faults SPEC] [--no-rate-limit]``; the base URL is the first line of stdout.
 """
 
+from pathlib import Path
+
 from .faults import FaultSpec, parse_faults
 from .responses import RETSTART_CAP_ERROR
 from .server import SandboxServer, run_sandbox
 from .snapshot import Snapshot, SnapshotError
 
+#: the seed snapshot shipped with the package (PMID 39047240), served by `litmeta demo`
+BUNDLED_SNAPSHOT = Path(__file__).resolve().parent / "snapshots" / "39047240"
+
 __all__ = [
+    "BUNDLED_SNAPSHOT",
     "RETSTART_CAP_ERROR",
     "FaultSpec",
     "SandboxServer",
