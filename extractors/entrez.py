@@ -169,10 +169,6 @@ class FetchedBatch:
     def bodies(self) -> list[bytes]:
         return [d.body for d in self.documents]
 
-    @property
-    def not_found(self) -> list[int]:
-        return self.missing
-
 
 @dataclass
 class SearchResult:

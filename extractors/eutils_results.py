@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from litmeta.extractors.xmlsource import safe_parser
+
 __all__ = [
     "MalformedResponse",
     "ESearchPage",
@@ -47,26 +49,12 @@ class MalformedResponse(ValueError):
     """The body is not the well-formed XML document expected (truncated, HTML, garbage)."""
 
 
-def _parser() -> etree.XMLParser:
-    # A new parser per call: lxml parsers are not safe to share between threads.
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        recover=False,
-    )
-
-
 def parse_xml(body: bytes) -> etree._Element:
     """Parse a whole (small/medium) result document; MalformedResponse on anything not well-formed."""
     if not body or not body.strip():
         raise MalformedResponse("empty body")
     try:
-        return etree.fromstring(body, parser=_parser())
+        return etree.fromstring(body, parser=safe_parser())  # a new parser per call: not thread-safe to share
     except etree.XMLSyntaxError as exc:
         raise MalformedResponse(f"not well-formed XML: {exc}") from None
 

@@ -220,18 +220,8 @@ class BatchLoader:
                             f"INSERT INTO {t.name} ({_cols(t)}) SELECT {_cols(t)} FROM b_{t.name} WHERE pmid IN {changed}"
                         ).fetchall()[0][0]
                         st.rows[t.name] += n
-                ref = TABLES["reference_entries"]
-                if batch.rows("reference_entries"):
-                    st.rows["reference_entries"] += con.execute(
-                        f"INSERT INTO reference_entries ({_cols(ref)}) SELECT {_cols(ref)} FROM b_reference_entries "
-                        f"WHERE citing_pmid IN {changed}"
-                    ).fetchall()[0][0]
-            if batch.rows("citation_edges"):
-                con.execute(
-                    "CREATE OR REPLACE TEMP VIEW _edges AS SELECT * FROM b_citation_edges "
-                    "WHERE citing_pmid IN (SELECT pmid FROM _acc)"
-                )
-                st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
+                self._insert_references(batch, changed, st)
+            self._merge_reference_edges(batch, now, st)
         if batch.deleted_pmids:
             st.deleted = self._delete(batch.deleted_pmids, batch.source, now)
         return st
@@ -290,19 +280,27 @@ class BatchLoader:
                 [now, now],
             )
             st.rows["pmc_articles"] += st.records_new + st.records_updated
-            if batch.rows("reference_entries"):
-                ref = TABLES["reference_entries"]
-                st.rows["reference_entries"] += con.execute(
-                    f"INSERT INTO reference_entries ({_cols(ref)}) SELECT {_cols(ref)} FROM b_reference_entries "
-                    "WHERE citing_pmid IN (SELECT pmid FROM _acc WHERE changed)"
-                ).fetchall()[0][0]
+            self._insert_references(batch, "(SELECT pmid FROM _acc WHERE changed)", st)
+        self._merge_reference_edges(batch, now, st)
+        return st
+
+    def _insert_references(self, batch: ParsedBatch, changed: str, st: LoadStats) -> None:
+        """Insert the batch's reference entries of the records in ``changed`` (a subquery of PMIDs)."""
+        if batch.rows("reference_entries"):
+            ref = TABLES["reference_entries"]
+            st.rows["reference_entries"] += self.con.execute(
+                f"INSERT INTO reference_entries ({_cols(ref)}) SELECT {_cols(ref)} FROM b_reference_entries "
+                f"WHERE citing_pmid IN {changed}"
+            ).fetchall()[0][0]
+
+    def _merge_reference_edges(self, batch: ParsedBatch, now: dt.datetime, st: LoadStats) -> None:
+        """Merge the edges of the batch's reference lists whose record was accepted (in ``_acc``)."""
         if batch.rows("citation_edges"):
-            con.execute(
+            self.con.execute(
                 "CREATE OR REPLACE TEMP VIEW _edges AS SELECT * FROM b_citation_edges "
                 "WHERE citing_pmid IN (SELECT pmid FROM _acc)"
             )
-            st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
-        return st
+            st.edges_new += merge_edges(self.con, TABLES["citation_edges"], "_edges", now)
 
 
 def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
