@@ -27,11 +27,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-# DuckDB compressions a text column may name (DuckDB 2.0 writes neither 'dictionary' nor 'fsst' any
-# more). zstd: DuckDB considers it for text only when values average 4,096 bytes or more
-# (``zstd_min_string_length``) and otherwise picks DICT_FSST, which on reference citations (about 150
-# bytes, nearly all distinct) compresses less and costs about 1.5 times the CPU (bench file: about
-# 1.3 against 0.85 CPU s in the commits for 816,510 citations; file 121 against 90 MB).
+# Compressions a text column may name (what DuckDB still writes for text). zstd: DuckDB picks it
+# only for long values, and on short, nearly all distinct text such as reference citations its own
+# pick compresses less at more CPU (figures in bench/README.md).
 COMPRESSIONS = ("zstd", "dict_fsst", "uncompressed")
 ZSTD_TEXT = "zstd"
 

@@ -69,7 +69,7 @@ def store_raw_document(con: duckdb.DuckDBPyConnection, *, kind: str, request: st
 
 
 class Document(Protocol):
-    """A fetched answer as the E-utilities client hands it over (`litmeta.extractors.entrez.RawDocument`)."""
+    """A fetched answer as the E-utilities client hands it over (its `RawDocument`)."""
 
     kind: str
     request: str
