@@ -98,39 +98,6 @@ def _server_of_a_running_flow(home: Path, proc, timeout: float = 90) -> int:
     raise AssertionError("no flow run was running while the command ran")
 
 
-def test_a_temporary_server_killed_during_the_run_is_restarted_on_its_port(tmp_path, monkeypatch, capfd):
-    """Killed (e.g. by the out-of-memory killer), the server is restarted on the same port, where the run's
-    Prefect client retries its calls; stopped by a signal to stop (the terminal's Ctrl-C), it is not."""
-    import signal
-    import time
-
-    from litmeta.flows.prefect_runtime import TemporaryApi
-
-    home = tmp_path / "prefect-home"
-    for k, v in temporary_prefect_env(home).items():
-        monkeypatch.setenv(k, v)
-    api = TemporaryApi().launch()
-    try:
-        api.wait_ready()
-        api.watch()
-        first, port = api.proc.pid, api.port
-        os.kill(first, signal.SIGKILL)
-        deadline = time.monotonic() + 90
-        while not (api.proc.pid != first and api._healthy()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert api.proc.pid != first and api._healthy() and api.port == port
-        assert "server died during the run (killed by SIGKILL); restarting it on port" in capfd.readouterr().err
-        second = api.proc
-        second.send_signal(signal.SIGINT)
-        second.wait(timeout=30)
-        time.sleep(1)  # four polls of the watcher
-        assert api.proc is second
-        assert "restarting" not in capfd.readouterr().err
-    finally:
-        api.stop()
-    assert _servers_of(home) == []
-
-
 def test_what_the_watcher_restarts_and_when_it_gives_up(monkeypatch, capfd):
     """Decisions of `TemporaryApi._watch` with fake server processes: a server killed or failing is
     restarted (up to the limit, then one line says so); one stopped on purpose (exit 0, SIGINT, SIGTERM:
