@@ -16,7 +16,7 @@ Every exception names the request it is about with the client's request descript
 
 from __future__ import annotations
 
-from litmeta.errors import LitmetaError
+from litmeta.errors import CouldNotFinish, LitmetaError, UsageError
 
 
 class EntrezError(LitmetaError):
@@ -29,7 +29,7 @@ class EntrezError(LitmetaError):
         self.reason = reason
 
 
-class EntrezRetryExhausted(EntrezError):
+class EntrezRetryExhausted(EntrezError, CouldNotFinish):
     """Transient failures on every try; `.tries` tries were made, `.reasons` lists why each failed."""
 
     def __init__(
@@ -47,7 +47,7 @@ class EntrezRetryExhausted(EntrezError):
         self.reasons = list(reasons or [])
 
 
-class EntrezPermanentError(EntrezError):
+class EntrezPermanentError(EntrezError, UsageError):
     """The server refused the request in a way that retrying cannot fix."""
 
     def __init__(
@@ -67,5 +67,5 @@ class EntrezSearchCapError(EntrezPermanentError):
     """PubMed's esearch 9,999-record cap could not be worked around for this query."""
 
 
-class EntrezResponseError(EntrezError):
+class EntrezResponseError(EntrezError, CouldNotFinish):
     """A complete, well-formed answer that does not match the request."""

@@ -1,6 +1,8 @@
 """The `litmeta` command line: one verb per flow, global options with environment variables.
 
-Exit codes: 0 done, 1 finished with rejects (reported), 2 bad usage or bad input (message names it).
+Exit codes (`EXIT_CODES`, mapped from the error classes of `litmeta.errors` by `exit_code`): 0 done,
+1 done with rejects (listed), 2 bad usage or bad input (nothing written), 3 could not finish for a
+reason outside the input (re-run to finish), 4 internal error (traceback in a named log file).
 Secrets: `--api-key` is handed to the E-utilities client through the environment (NCBI_API_KEY),
 never as a flow parameter, so it reaches no Prefect run record, artifact or warehouse row.
 """
@@ -16,12 +18,21 @@ import textwrap
 import threading
 from pathlib import Path
 
-from litmeta.errors import UsageError
+from litmeta.errors import RERUN_HINT, CouldNotFinish, UsageError
 from litmeta.extractors.entrez import DEFAULT_BASE_URL as DEFAULT_EUTILS
 from litmeta.extractors.entrez import RELATION_LINKNAMES
 
 RELATIONS = tuple(RELATION_LINKNAMES)
 PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
+EXIT_OK, EXIT_REJECTS, EXIT_USAGE, EXIT_COULD_NOT_FINISH, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_CODES = """exit codes:
+  0  done
+  1  done, with rejects (listed; also in the rejects table)
+  2  bad usage or bad input: nothing written; the message names it
+  3  could not finish (a service unreachable or still failing, the warehouse busy, a worker killed):
+     what was loaded stays; re-run the same command later to finish
+  4  internal error: the message names the log file holding the traceback"""
+LOG_DIR_ENV = "LITMETA_LOG_DIR"
 RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve"})  # verbs that run Prefect flows
 
 
@@ -48,7 +59,7 @@ def positive(value: str) -> int:
 
 
 def _epilog(example: str) -> str:
-    return "example:\n" + textwrap.indent(example.strip(), "  ")
+    return "example:\n" + textwrap.indent(example.strip(), "  ") + "\n\n" + EXIT_CODES
 
 
 def _add_globals(p: argparse.ArgumentParser, defaults: bool) -> None:
@@ -117,10 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
              "litmeta load pubmed25n0001.xml.gz pubmed25n1275.xml.gz\nlitmeta load article.nxml")
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
-    s = verb("sql", "read-only SQL on the warehouse",
+    s = verb("sql", "read-only SQL on the warehouse (and nothing else: no files, no configuration changes)",
              "litmeta sql \"SELECT agency, count(*) n FROM grants GROUP BY 1 ORDER BY n DESC LIMIT 5\" --format csv")
     s.add_argument("query")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    s.add_argument("--allow-files", action="store_true",
+                   help="let the query use DuckDB's file functions (read_csv, read_parquet, COPY ... TO, ...)")
 
     s = verb("export", "export tables, or one seed's network, for downstream tools",
              "litmeta export --format parquet --out exports/\nlitmeta export --format graphml --out net/ --seed 39047240")
@@ -202,32 +215,71 @@ def run(args: argparse.Namespace) -> int:
     return getattr(commands, f"cmd_{verb}")(args)
 
 
+def exit_code(exc: BaseException) -> int:
+    """The exit code of a failure: 3 could not finish, 2 bad usage or input, 4 anything else (a bug)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, (CouldNotFinish, BrokenProcessPool)):
+        return EXIT_COULD_NOT_FINISH
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    return EXIT_INTERNAL
+
+
+def _message(exc: BaseException, code: int, args: argparse.Namespace) -> str:
+    """The one line printed for a failure; for a bug, after its traceback went to a log file."""
+    from litmeta.extractors.errors import EntrezError, EntrezPermanentError
+
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, EntrezPermanentError):
+        return f"E-utilities refused the request: {text}; check the PMIDs/query and --eutils-url"
+    if isinstance(exc, EntrezError):
+        text = f"E-utilities: {text}"
+    if code == EXIT_COULD_NOT_FINISH:
+        return text if "re-run" in text else f"{text}; {RERUN_HINT}"
+    if code == EXIT_USAGE:
+        return text
+    log = internal_error_log(exc, args)
+    return (f"internal error ({type(exc).__name__}: {text.splitlines()[0][:200]}); nothing loaded before it is "
+            f"lost; the traceback is in {log}; please report it")
+
+
+def internal_error_log(exc: BaseException, args: argparse.Namespace) -> Path:
+    """Write ``exc``'s traceback to a new file in LITMETA_LOG_DIR (default: the warehouse's folder,
+    else the temporary folder); returns its path."""
+    import datetime as dt
+    import tempfile
+    import traceback
+
+    name = f"litmeta-error-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}.log"
+    text = (f"litmeta {args.verb}: {' '.join(sys.argv[1:]) if sys.argv else ''}\n\n"
+            + "".join(traceback.format_exception(exc)))
+    for folder in (os.environ.get(LOG_DIR_ENV), str(Path(getattr(args, "db", ".")).expanduser().parent),
+                   tempfile.gettempdir()):
+        if not folder:
+            continue
+        path = Path(folder) / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            return path.resolve()
+        except OSError:
+            continue
+    raise exc
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `litmeta` command: parse ``argv`` (default: the command line), run the verb, return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_env(args)
-    # a broken parse pool raises its subclass ParseWorkerDied, naming the file (extractors.parallel)
-    from concurrent.futures.process import BrokenProcessPool
-
-    from litmeta.extractors.errors import EntrezError, EntrezPermanentError
-    from litmeta.flows.prefect_runtime import PrefectUnavailable
-    from litmeta.warehouse.db import WarehouseError
-
     previous = _on_interrupt(args.verb) if args.verb in RUN_VERBS else None
     try:
         return run(args)
-    except (UsageError, WarehouseError, PrefectUnavailable, BrokenProcessPool) as exc:
-        print(f"litmeta {args.verb}: {exc}", file=sys.stderr)
-        return 2
-    except EntrezPermanentError as exc:
-        print(f"litmeta {args.verb}: E-utilities refused the request: {exc}; check the PMIDs/query and "
-              "--eutils-url", file=sys.stderr)
-        return 2
-    except EntrezError as exc:
-        print(f"litmeta {args.verb}: E-utilities: {exc}; nothing already loaded is lost: re-run the same "
-              "command later to finish", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - every failure ends in one line and its exit code
+        code = exit_code(exc)
+        print(f"litmeta {args.verb}: {_message(exc, code, args)}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         _say_interrupted(args.verb)
         return 130

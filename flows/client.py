@@ -7,12 +7,12 @@ import socket
 import threading
 from urllib.parse import urlsplit
 
+from litmeta.errors import CouldNotFinish
 from litmeta.extractors.entrez import EntrezClient, RawDocument
-from litmeta.extractors.errors import EntrezPermanentError
-from litmeta.warehouse.db import WarehouseBusy, WarehouseError, crash_point
+from litmeta.warehouse.db import crash_point
 
 
-class Unreachable(Exception):
+class Unreachable(CouldNotFinish):
     """The E-utilities base URL cannot be reached at all (DNS or TCP)."""
 
 
@@ -27,28 +27,25 @@ def preflight(base_url: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise Unreachable(
-            f"cannot reach {base_url} ({reason}); check --eutils-url / LITMETA_EUTILS_URL and the network"
+            f"cannot reach {base_url} ({reason}); check --eutils-url / LITMETA_EUTILS_URL and the network, "
+            "then re-run the same command"
         ) from None
 
 
 def retry_transient(task, task_run, state) -> bool:
-    """Prefect ``retry_condition_fn``: retry a failed task unless retrying cannot help.
+    """Prefect ``retry_condition_fn``: retry a failed task only when retrying can help.
 
-    A request NCBI refused for good (HTTP 400/403/404/414, search cap) or a warehouse that cannot be
-    written fails the run at once; transient failures (retries exhausted, a busy warehouse) get the
-    task's retries.
+    That is a failure outside the input (`CouldNotFinish`: NCBI still failing after the client's
+    own retries, a busy warehouse). A request NCBI refused for good, bad input and bugs fail the
+    run at once.
     """
     try:
         state.result(raise_on_failure=True)
-    except EntrezPermanentError:
-        return False
-    except WarehouseBusy:
+    except CouldNotFinish:
         return True
-    except WarehouseError:
-        return False
     except Exception:
-        return True
-    return True
+        return False
+    return False
 
 
 class DocumentBuffer:

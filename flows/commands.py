@@ -95,7 +95,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 # -- sql -----------------------------------------------------------------------------------
 def cmd_sql(args: argparse.Namespace) -> int:
-    cols, rows = run_sql(args.db, args.query)
+    cols, rows = run_sql(args.db, args.query, allow_files=args.allow_files)
     if not cols:
         return 0
     out = sys.stdout
@@ -134,12 +134,10 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 # -- network / refresh / ingest / search -------------------------------------------------------
 def _reach(url: str) -> None:
-    from litmeta.flows.client import Unreachable, preflight
+    """Fail fast (exit 3, naming the URL) when nothing listens at the E-utilities base URL."""
+    from litmeta.flows.client import preflight
 
-    try:
-        preflight(url)
-    except Unreachable as exc:
-        raise UsageError(str(exc)) from None
+    preflight(url)
 
 
 def _finish(summary: dict, db: str, title: str) -> int:

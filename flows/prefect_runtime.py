@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING
 
+from litmeta.errors import UsageError
 from litmeta.flows.prefect_server import HOST
 
 if TYPE_CHECKING:
@@ -118,7 +119,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-class PrefectUnavailable(Exception):
+class PrefectUnavailable(UsageError):
     """Prefect cannot run this command (invalid settings, or its temporary API server did not start); the message says what to do."""
 
 

@@ -34,8 +34,8 @@ def test_every_verb_has_help_with_an_example(verb, capsys):
     assert "example:" in out and f"litmeta {verb}" in out
 
 
-def _one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
-    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+def _one_line_error(r: subprocess.CompletedProcess, *needles: str, code: int = 2) -> None:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     last = [ln for ln in r.stderr.strip().splitlines() if ln.strip()][-1]
     for n in needles:
@@ -63,7 +63,7 @@ def test_bad_pmid_and_relation_and_format(tmp_path):
 def test_unreachable_base_url(tmp_path):
     url = f"http://127.0.0.1:{_free_port()}/entrez/eutils/"
     r = run_cli(["--db", str(tmp_path / "x.duckdb"), "--eutils-url", url, "ingest", "39047240"], timeout=60)
-    _one_line_error(r, "cannot reach", url)
+    _one_line_error(r, "cannot reach", url, "re-run", code=3)
     _one_line_error(run_cli(["--eutils-url", "ftp:/nowhere", "--db", str(tmp_path / "y.duckdb"), "ingest", "1"]),
                     "not an http(s) URL")
 
@@ -104,7 +104,7 @@ def test_sql_is_read_only_and_formats(tmp_path, prefect_api):
 
 
 def test_locked_warehouse_says_busy(tmp_path):
-    """A writer holds the file: sql answers 'busy' within 5 s, exit 2."""
+    """A writer holds the file: sql answers 'busy' within 5 s, exit 3 (retry later)."""
     from litmeta.warehouse.db import connect
 
     db = tmp_path / "locked.duckdb"
@@ -119,7 +119,7 @@ def test_locked_warehouse_says_busy(tmp_path):
         t = time.monotonic()
         r = run_cli(["--db", str(db), "sql", "SELECT 1"])
         assert time.monotonic() - t < 8  # includes interpreter start-up
-        _one_line_error(r, "busy", "retry")
+        _one_line_error(r, "busy", "retry", code=3)
     finally:
         holder.kill()
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from litmeta.errors import LitmetaError
+from litmeta.errors import CouldNotFinish, UsageError
 from litmeta.warehouse.migrations import migrate
 
 BUSY_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "lock on file")
@@ -38,12 +38,12 @@ WRITE_WAIT_ENV = "LITMETA_WRITE_WAIT"
 DEFAULT_WRITE_WAIT = 30.0
 
 
-class WarehouseError(LitmetaError):
+class WarehouseError(UsageError):
     """A warehouse that cannot be opened or used; the message names the path and what to do."""
 
 
-class WarehouseBusy(WarehouseError):
-    """Another litmeta process is writing the warehouse."""
+class WarehouseBusy(CouldNotFinish, WarehouseError):
+    """Another litmeta process is writing the warehouse (exit 3: retry when it has finished)."""
 
 
 def check_path(path: str | Path, *, must_exist: bool = False) -> Path:
@@ -80,7 +80,7 @@ def _is_busy(exc: Exception) -> bool:
 
 def connect(
     path: str | Path, *, read_only: bool = False, wait: float = 0.0, migrate_schema: bool = True,
-    threads: int | None = None,
+    threads: int | None = None, config: dict | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating and migrating it when writable).
 
@@ -88,8 +88,9 @@ def connect(
     `WarehouseBusy`. Other failures raise `WarehouseError` naming the path.
     ``threads``: DuckDB's worker threads for this connection (default: one per core); ignored when
     this process has the file open already (DuckDB shares one instance per file and process).
+    ``config``: more DuckDB settings for the connection (never dropped: such a connection fails instead).
     """
-    config = {"threads": threads} if threads else {}
+    config = {**(config or {}), **({"threads": threads} if threads else {})}
     if str(path) == ":memory:":
         con = duckdb.connect(":memory:", config=config)
         migrate(con)
@@ -104,8 +105,8 @@ def connect(
             con = duckdb.connect(str(p), read_only=read_only, config=config)
             break
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            if config and "different configuration" in str(exc):
-                config = {}  # this process has the file open already: share that instance, its threads as they are
+            if "threads" in config and "different configuration" in str(exc):
+                del config["threads"]  # this process has the file open already: share that instance's threads
                 continue
             if _is_busy(exc):
                 if time.monotonic() < deadline:

@@ -9,33 +9,46 @@ import duckdb
 import pyarrow as pa
 
 from litmeta.errors import UsageError
-from litmeta.warehouse.db import WarehouseBusy, WarehouseError, connect, session
+from litmeta.warehouse.db import WarehouseBusy, connect, session
 
 SQL_WAIT_S = 4.5  # `litmeta sql` is interactive: it says the warehouse is busy rather than wait long
 
 
-def run_sql(db: str, query: str) -> tuple[list[str], list[tuple]]:
-    """Run ``query`` on a read-only connection; returns (column names, rows), no columns for a statement.
+def run_sql(db: str, query: str, allow_files: bool = False) -> tuple[list[str], list[tuple]]:
+    """Run ``query`` on the warehouse and nothing else; returns (column names, rows), none for a statement.
 
-    A failing query raises `UsageError` with DuckDB's first line; a write is refused as read-only.
+    The connection is read-only, cannot reach the filesystem (DuckDB's ``enable_external_access``
+    off: no COPY TO, file functions, ATTACH, INSTALL or LOAD) unless ``allow_files``, and cannot
+    change its configuration (``lock_configuration``). Refusals and failing queries raise `UsageError`
+    with DuckDB's first line.
     """
+    config = {"enable_external_access": allow_files, "lock_configuration": True}
     try:
-        con = connect(db, read_only=True, wait=SQL_WAIT_S)
+        con = connect(db, read_only=True, wait=SQL_WAIT_S, config=config)
     except WarehouseBusy as exc:
         raise WarehouseBusy(str(exc).replace("retry in a few seconds", "retry in 5-10 seconds")) from None
     try:
         try:
             cur = con.execute(query)
+        except duckdb.PermissionException as exc:
+            raise UsageError(f"sql reads the warehouse only ({_first(exc)}); add --allow-files for DuckDB's file "
+                             "functions, or use 'litmeta export' to write files") from None
         except duckdb.Error as exc:
-            first = str(exc).splitlines()[0]
+            first = _first(exc)
             if "read-only" in first or "read only" in first:
-                raise WarehouseError(f"sql is read-only: {first}") from None
+                raise UsageError(f"sql is read-only: {first}") from None
+            if "configuration has been locked" in first:
+                raise UsageError(f"sql cannot change DuckDB's configuration: {first}") from None
             raise UsageError(f"query failed: {first}") from None
         if cur.description is None:
             return [], []
         return [d[0] for d in cur.description], cur.fetchall()
     finally:
         con.close()
+
+
+def _first(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 def rejects_of(db: str, run_id: str, limit: int = 50) -> list[tuple[str, str, str]]:

@@ -1,7 +1,7 @@
 """Concurrency: readers during a write get an answer or a clear "busy"; two writers never interleave.
 
 Acceptance 3 of issue 5. `litmeta sql` on a warehouse locked outright by a writer is covered by
-tests/test_cli.py::test_locked_warehouse_says_busy (busy within 5 s, exit 2); here the reads
+tests/test_cli.py::test_locked_warehouse_says_busy (busy within 5 s, exit 3); here the reads
 happen while a real network run writes, batch by batch.
 """
 
@@ -48,7 +48,7 @@ def test_two_writers_never_interleave(syn, prefect_api, tmp_path):
     print(w)
     assert w["a_returncode"] == 0, w["a_stderr_tail"]
     assert w["a_still_running_when_refused"], "the refusal must have happened while the first run was writing"
-    assert w["refused_returncode"] == 2
+    assert w["refused_returncode"] == 3
     assert "Traceback" not in w["refused_stderr"]
     last = w["refused_stderr"].splitlines()[-1]
     assert "another litmeta run is writing the warehouse (pid" in last and "litmeta network" in last, last
