@@ -55,16 +55,18 @@ CRASH_ENV = "LITMETA_CRASH_AT"
 
 # -- looking at a warehouse ------------------------------------------------------------------
 def warehouse_state(db: str | Path) -> dict:
-    """Content hashes, duplicate keys, row counts and ingest_runs of a warehouse (opened read-only)."""
+    """Content hashes, duplicate keys, `litmeta check` problems, row counts and ingest_runs of a
+    warehouse (opened read-only)."""
     import duckdb
 
-    from litmeta.warehouse.checks import content_hashes, duplicate_keys
+    from litmeta.warehouse.checks import content_hashes, duplicate_keys, integrity_problems
 
     with duckdb.connect(str(db), read_only=True) as con:
         one = lambda sql: con.execute(sql).fetchall()[0][0]  # noqa: E731
         return {
             "hashes": content_hashes(con),
             "duplicates": duplicate_keys(con),
+            "problems": [p.line() for p in integrity_problems(con, writer_alive=False)],
             "articles": one("SELECT count(*) FROM articles"),
             "citation_edges": one("SELECT count(*) FROM citation_edges"),
             "similar_articles": one("SELECT count(*) FROM similar_articles"),
@@ -272,6 +274,7 @@ def crash_and_resume(
             fig["left"] = {
                 **_counts(left),
                 "duplicates": left["duplicates"],
+                "problems": left["problems"],
                 "runs": [(r["status"], r["finished_at"] is None) for r in left["runs"]],
             }
         except Exception as exc:  # the point of the exercise: this must not happen
@@ -290,6 +293,7 @@ def crash_and_resume(
     fig["final"] = {
         **_counts(final),
         "duplicates": final["duplicates"],
+        "problems": final["problems"],
         "runs": [(r["status"], r["finished_at"] is None) for r in final["runs"]],
     }
     if reference is not None:

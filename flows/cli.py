@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-files", action="store_true",
                    help="let the query use DuckDB's file functions (read_csv, read_parquet, COPY ... TO, ...)")
 
+    s = verb("check", "read-only integrity report: duplicate keys, orphan provenance, runs left running, broken views",
+             "litmeta check\nlitmeta check --format json")
+    s.add_argument("--format", choices=("table", "json"), default="table")
+
     s = verb("export", "export tables, or one seed's network, for downstream tools",
              "litmeta export --format parquet --out exports/\nlitmeta export --format graphml --out net/ --seed 39047240")
     s.add_argument("--format", default="parquet", help="comma list of parquet,csv,graphml,png")

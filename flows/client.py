@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from urllib.parse import urlsplit
 
 from litmeta.errors import CouldNotFinish
 from litmeta.extractors.entrez import EntrezClient, RawDocument
 from litmeta.warehouse.db import crash_point
+from litmeta.warehouse.runs import store_documents
 
 
 class Unreachable(CouldNotFinish):
@@ -48,31 +48,26 @@ def retry_transient(task, task_run, state) -> bool:
     return False
 
 
-class DocumentBuffer:
-    """Collects every raw response of a client (thread-safe) until the flow stores them."""
+class DocumentStore:
+    """The client's ``on_document``: every answer is stored in raw_documents as it arrives, so it is
+    committed before any row parsed from it (nothing in the warehouse points at a missing document)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._docs: list[RawDocument] = []
+    def __init__(self, db: str, run_id: str) -> None:
+        self.db, self.run_id = db, run_id
 
     def __call__(self, doc: RawDocument) -> None:
         crash_point("fetch")  # test-only hook (LITMETA_CRASH_AT): an answer received, not yet stored
-        with self._lock:
-            self._docs.append(doc)
-
-    def drain(self) -> list[RawDocument]:
-        with self._lock:
-            docs, self._docs = self._docs, []
-        return docs
+        store_documents(self.db, self.run_id, [doc])
 
 
-def make_client(eutils_url: str, email: str | None, tool: str, record_snapshot: str | None = None,
-                documents: DocumentBuffer | None = None) -> EntrezClient:
+def make_client(eutils_url: str, email: str | None, tool: str, db: str, run_id: str,
+                record_snapshot: str | None = None) -> EntrezClient:
+    """The E-utilities client of one run: its answers stored as they arrive (`DocumentStore`)."""
     return EntrezClient(
         eutils_url,
         tool=tool,
         email=email,
         api_key=os.environ.get("NCBI_API_KEY") or None,
-        on_document=documents,
+        on_document=DocumentStore(db, run_id),
         record_snapshot=record_snapshot,
     )

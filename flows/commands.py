@@ -118,6 +118,28 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- check ---------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit 0 when the warehouse is clean, 1 with the problems listed."""
+    from dataclasses import asdict
+
+    from litmeta.warehouse.checks import check_warehouse
+
+    problems, writer = check_warehouse(args.db)
+    if args.format == "json":
+        json.dump({"db": args.db, "clean": not problems, "writer": writer,
+                   "problems": [asdict(p) for p in problems]}, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif problems:
+        for p in problems:
+            print(f"problem: {p.line()}")
+        print(f"{len(problems)} problem(s) in {args.db}")
+    else:
+        print(f"{args.db}: clean (keys, provenance, children, runs, views)"
+              + (f"; a run is writing it now ({writer})" if writer else ""))
+    return 1 if problems else 0
+
+
 # -- sandbox -------------------------------------------------------------------------------
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from litmeta.extractors.sandbox import run_sandbox

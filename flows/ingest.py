@@ -5,11 +5,10 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from litmeta.flows.client import DocumentBuffer, make_client, retry_transient
+from litmeta.flows.client import make_client, retry_transient
 from litmeta.flows.pipeline import fetch_and_load_pmc, fetch_and_load_pubmed
 from litmeta.flows.runs import tracked_run
 from litmeta.warehouse.queries import pmcids_of
-from litmeta.warehouse.runs import store_documents
 from litmeta.warehouse.searches import save_search
 
 
@@ -25,16 +24,14 @@ def pmc_task(client, db: str, run_id: str, pmcids: list[str]):
     return fetch_and_load_pmc(client, db, run_id, pmcids)
 
 
-def ingest_into(rec, client, docs: DocumentBuffer, db: str, pmids: list[int], pmc: bool) -> None:
+def ingest_into(rec, client, db: str, pmids: list[int], pmc: bool) -> None:
     stats, not_found = pubmed_task(client, db, rec.run_id, pmids)
-    store_documents(db, rec.run_id, docs.drain())
     rec.stats.add(stats)
     rec.extra["not_found"] = len(not_found)
     rec.extra["not_found_pmids"] = not_found[:100]
     if pmc:
         pmcids = pmcids_of(db, pmids)
         rec.stats.add(pmc_task(client, db, rec.run_id, pmcids))
-        store_documents(db, rec.run_id, docs.drain())
         rec.extra["pmc_requested"] = len(pmcids)
 
 
@@ -45,10 +42,9 @@ def ingest_pmids(pmids: list[int], db: str, eutils_url: str, pmc: bool = False, 
     params = {"pmids": pmids if len(pmids) <= 1000 else f"{len(pmids)} PMIDs", "pmc": pmc, "db": db,
               "eutils_url": eutils_url, "email": email, "tool": tool}
     with tracked_run("ingest_pmids", db, params) as rec:
-        docs = DocumentBuffer()
-        client = make_client(eutils_url, email, tool, record_snapshot, docs)
+        client = make_client(eutils_url, email, tool, db, rec.run_id, record_snapshot)
         try:
-            ingest_into(rec, client, docs, db, pmids, pmc)
+            ingest_into(rec, client, db, pmids, pmc)
         finally:
             rec.http_requests = client.stats.requests
             client.close()
@@ -63,16 +59,14 @@ def search_ingest(query: str, db: str, eutils_url: str, mindate: str | None = No
     params = {"query": query, "mindate": mindate, "maxdate": maxdate, "max_records": max_records, "db": db,
               "eutils_url": eutils_url, "email": email, "tool": tool}
     with tracked_run("search_ingest", db, params) as rec:
-        docs = DocumentBuffer()
-        client = make_client(eutils_url, email, tool, record_snapshot, docs)
+        client = make_client(eutils_url, email, tool, db, rec.run_id, record_snapshot)
         try:
             result = client.esearch(query, mindate=mindate, maxdate=maxdate, retmax=max_records)
             ids = result.ids[:max_records] if max_records else result.ids
             rec.extra["search_count"] = result.count
             rec.extra["search_ids"] = len(ids)
             rec.extra["search_split_ranges"] = len(result.ranges)
-            store_documents(db, rec.run_id, docs.drain())
-            ingest_into(rec, client, docs, db, ids, pmc=False)
+            ingest_into(rec, client, db, ids, pmc=False)
         finally:
             rec.http_requests = client.stats.requests
             client.close()

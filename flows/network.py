@@ -12,14 +12,13 @@ from prefect.cache_policies import NO_CACHE
 
 from litmeta.extractors.entrez import EntrezClient
 from litmeta.extractors.links import Links, observation_tables
-from litmeta.flows.client import DocumentBuffer, make_client, retry_transient
+from litmeta.flows.client import make_client, retry_transient
 from litmeta.flows.network_plan import NetworkPlan
 from litmeta.flows.pipeline import fetch_and_load_pubmed
 from litmeta.flows.runs import tracked_run
 from litmeta.warehouse.db import crash_point
 from litmeta.warehouse.load import LoadStats, utcnow
 from litmeta.warehouse.network import begin_observation, missing_pmids, seeds_to_refresh, write_observation
-from litmeta.warehouse.runs import store_documents
 
 
 @task(name="fetch-links", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
@@ -37,7 +36,7 @@ def fetch_records(client: EntrezClient, db: str, run_id: str, pmids: list[int]) 
     return fetch_and_load_pubmed(client, db, run_id, missing_pmids(db, pmids))
 
 
-def observe_seed(client: EntrezClient, docs: DocumentBuffer, db: str, run_id: str, seed: int, depth: int,
+def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: int,
                  relations: list[str], max_nodes: int | None, similar_top: int) -> dict:
     """One observation of one seed's network; returns counts for the run summary."""
     now = utcnow()
@@ -49,11 +48,9 @@ def observe_seed(client: EntrezClient, docs: DocumentBuffer, db: str, run_id: st
         if hop == depth:  # former members no longer reached are still observed (their links, link counts)
             need += sorted(p for p in previous if p not in plan.members and p not in links)
         links.update(fetch_links(client, need, relations))
-        store_documents(db, run_id, docs.drain())
         if hop < depth:
             plan.expand(hop, links)
     stats, not_found = fetch_records(client, db, run_id, sorted(plan.members))
-    store_documents(db, run_id, docs.drain())
     crash_point("after-records")  # test-only hook (LITMETA_CRASH_AT)
     former = {p for p in previous if p not in plan.members}
     members = {p: (m.hop, m.via) for p, m in plan.members.items()}
@@ -94,10 +91,9 @@ def build_network(seed: int, db: str, eutils_url: str, depth: int = 1,
     params = {"seed": seed, "depth": depth, "relations": list(relations), "max_nodes": max_nodes,
               "similar_top": similar_top, "db": db, "eutils_url": eutils_url, "email": email, "tool": tool}
     with tracked_run("build_network", db, params) as rec:
-        docs = DocumentBuffer()
-        client = make_client(eutils_url, email, tool, record_snapshot, docs)
+        client = make_client(eutils_url, email, tool, db, rec.run_id, record_snapshot)
         try:
-            _record(rec, observe_seed(client, docs, db, rec.run_id, seed, depth, list(relations), max_nodes,
+            _record(rec, observe_seed(client, db, rec.run_id, seed, depth, list(relations), max_nodes,
                                       similar_top))
         finally:
             rec.http_requests = client.stats.requests
@@ -112,11 +108,10 @@ def refresh_seeds(db: str, eutils_url: str, seed: int | None = None, email: str 
     seeds = seeds_to_refresh(db, seed)
     params = {"seed": seed, "db": db, "eutils_url": eutils_url, "email": email, "tool": tool}
     with tracked_run("refresh_seeds", db, params) as rec:
-        docs = DocumentBuffer()
-        client = make_client(eutils_url, email, tool, record_snapshot, docs)
+        client = make_client(eutils_url, email, tool, db, rec.run_id, record_snapshot)
         try:
             for s in seeds:
-                _record(rec, observe_seed(client, docs, db, rec.run_id, s["seed"], s["depth"], s["relations"],
+                _record(rec, observe_seed(client, db, rec.run_id, s["seed"], s["depth"], s["relations"],
                                           s["max_nodes"], s["similar_top"]))
         finally:
             rec.http_requests = client.stats.requests

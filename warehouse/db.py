@@ -242,6 +242,26 @@ def writer_lock(path: str | Path, what: str = "litmeta", wait: float | None = No
         rlock.release()
 
 
+def writer_running(path: str | Path) -> str | None:
+    """Who holds the writer lock of the warehouse at ``path`` now (its holder line), or None.
+
+    Probes with a shared lock, released at once, so a writer starting meanwhile only waits a moment.
+    """
+    try:
+        fd = os.open(lock_path(path), os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no run has written here
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 # -- test-only crash hook ----------------------------------------------------------------------
 _crash_counts: Counter = Counter()
 

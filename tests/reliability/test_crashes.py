@@ -49,6 +49,8 @@ def test_killed_run_leaves_an_openable_warehouse_and_a_rerun_ends_equal(crashed,
     left = r["left"]
     assert left["runs"] == [("running", True)], "the killed run is recorded as not finished"
     assert left["duplicates"] == {}
+    assert [p for p in left["problems"] if not p.startswith("ingest_runs:")] == [], \
+        "nothing points at a document the warehouse does not hold, even right after the kill"
     assert left["articles"] == LEFT_RECORDS[point]
     assert left["network_members"] == 0, "the observation is one transaction: all or nothing"
     assert r["rerun_returncode"] == 0, r["rerun_stderr_tail"]
@@ -57,4 +59,5 @@ def test_killed_run_leaves_an_openable_warehouse_and_a_rerun_ends_equal(crashed,
     )
     assert r["final"]["runs"] == [("interrupted", True), ("completed", False)]
     assert r["final"]["duplicates"] == {}
-    assert r["differing_tables"] == [], "after the re-run the warehouse equals the clean run"
+    assert r["final"]["problems"] == [], "litmeta check is clean after the re-run"
+    assert r["differing_tables"] == [], "after the re-run the warehouse equals the clean run, raw_documents included"
