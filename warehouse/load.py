@@ -153,17 +153,48 @@ class BatchLoader:
             view = f"b_{name}"
             con.register(view, arrow)
             self._views.append(view)
+        notes = self._drop_key_repeats(batch)
         if batch.kind == "pubmed":
             stats = self._pubmed(batch, now)
         elif batch.kind == "pmc":
             stats = self._pmc(batch, now)
         else:
             raise ValueError(f"unknown batch kind {batch.kind!r}")
-        record_rejects(con, self.run_id, batch.rejects, now)
-        stats.rejects = len(batch.rejects)
+        record_rejects(con, self.run_id, batch.rejects + notes, now)
+        stats.rejects = len(batch.rejects) + len(notes)
         self._release()
         self.stats.add(stats)
         return stats
+
+    def _drop_key_repeats(self, batch: ParsedBatch) -> list[Reject]:
+        """Keep only the first row of each key of an article-scoped table; note each record that lost rows.
+
+        Replace-by-record removes a record's earlier rows before its new ones go in, so a batch can
+        only break a key with itself: a record repeating an entry (e.g. a CommentsCorrections entry
+        listed twice). Such a record loads without the repeat, and a reject note says what was dropped.
+        """
+        notes: dict[str, list[str]] = {}
+        for name, arrow in batch.tables.items():
+            t = TABLES[name]
+            if t.scope != "article" or not arrow.num_rows:
+                continue
+            key = ", ".join(quote(k) for k in t.key)
+            if not self.con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM b_{name}").fetchall()[0][0]:
+                continue
+            self.con.register("_numbered", arrow.append_column("_row", pa.array(range(arrow.num_rows), pa.int64())))
+            try:
+                ranked = f"(SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS _nth FROM _numbered)"
+                kept = self.con.sql(f"SELECT * EXCLUDE (_row, _nth) FROM {ranked} WHERE _nth = 1 "
+                                    "ORDER BY _row").to_arrow_table()
+                dropped = self.con.execute(f"SELECT {quote(t.scope_column)}, count(*) FROM {ranked} WHERE _nth > 1 "
+                                           "GROUP BY 1 ORDER BY 1").fetchall()
+            finally:
+                self.con.unregister("_numbered")
+            self.con.register(f"b_{name}", kept)
+            for record, n in dropped:
+                notes.setdefault(f"{t.scope_column} {record}", []).append(
+                    f"{n} {name} row(s) repeating the key ({', '.join(t.key)}) dropped, the first kept")
+        return [Reject(batch.source, record, "; ".join(reasons)) for record, reasons in notes.items()]
 
     def _release(self) -> None:
         """Drop the batch's views and scratch table (not possible in an aborted transaction: after ROLLBACK)."""
