@@ -8,6 +8,7 @@ pool's parsing of large files before a command does its slower start-up (Prefect
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 from collections.abc import Iterator
@@ -50,6 +51,12 @@ def detect_kind(path: Path) -> str:
     if not head.strip():
         raise UsageError(f"{path}: empty file; expected PubMed XML (PubmedArticleSet) or PMC JATS")
     return "pubmed"  # let the parser say precisely what is wrong with it
+
+
+def file_stamp(path: Path) -> tuple[int, dt.datetime]:
+    """(size, modification time in UTC): what tells that a file changed without reading it."""
+    st = path.stat()
+    return st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc).replace(tzinfo=None)
 
 
 def file_sha256(path: Path) -> str:

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("load", "load local PubMed XML (baseline/update, .xml/.xml.gz; DeleteCitation honoured) or PMC JATS",
              "litmeta load pubmed25n0001.xml.gz pubmed25n1275.xml.gz\nlitmeta load article.nxml")
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    s.add_argument("--force", action="store_true",
+                   help="read files again that were loaded before and have not changed (same size and mtime)")
 
     s = verb("sql", "read-only SQL on the warehouse (and nothing else: no files, no configuration changes)",
              "litmeta sql \"SELECT agency, count(*) n FROM grants GROUP BY 1 ORDER BY n DESC LIMIT 5\" --format csv")

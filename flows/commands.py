@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from litmeta.errors import UsageError
-from litmeta.extractors.files import prefetch
+from litmeta.extractors.files import file_stamp, prefetch
 from litmeta.extractors.sandbox import BUNDLED_SNAPSHOT
 from litmeta.flows.prefect_runtime import PrefectRun, prefect_run
 from litmeta.warehouse.db import check_path, check_writable, ensure_warehouse, write_wait, writer_lock
 from litmeta.warehouse.load import BATCH_RECORDS
 from litmeta.warehouse.network import seeds_to_refresh
 from litmeta.warehouse.queries import network_summary, rejects_of, run_sql
+from litmeta.warehouse.runs import loaded_before
 
 
 def _exit_code(summary: dict) -> int:
@@ -80,17 +81,33 @@ def cmd_load(args: argparse.Namespace) -> int:
     if dirs:
         raise UsageError(f"{dirs[0]}: is a directory; give XML files (e.g. {dirs[0]}/*.xml.gz)")
     db = ensure_warehouse(args.db)  # a path that cannot be a warehouse is refused before anything starts
+    files = list(dict.fromkeys(args.files))
+    if not args.force:
+        files = [f for f in files if not _loaded_before(db, f)]
+        if not files:
+            return 0
     # Prefect's temporary server boots and large PubMed files start parsing in worker processes
     # now, while Prefect is imported; the flow's tasks then load what was parsed
-    with PrefectRun(args.verbose) as prefect, prefetch(list(args.files), BATCH_RECORDS), _write_lock(db, "load"):
+    with PrefectRun(args.verbose) as prefect, prefetch(files, BATCH_RECORDS), _write_lock(db, "load"):
         prefect.ready()
         from litmeta.flows.load_files import load_files
 
-        summary = load_files([str(f) for f in args.files], db, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
-    _print_summary(summary, f"litmeta load: {len(args.files)} file(s) into {db}")
+        summary = load_files([str(f) for f in files], db, show_progress=sys.stderr.isatty() or sys.stdout.isatty())
+    _print_summary(summary, f"litmeta load: {len(files)} file(s) into {db}")
     if summary.get("rejects"):
         _print_rejects(db, summary["run_id"])
     return _exit_code(summary)
+
+
+def _loaded_before(db: str, path: Path) -> bool:
+    """Whether ``path`` was loaded completely as it is now (source_files); says so in one line."""
+    size, mtime = file_stamp(path)
+    before = loaded_before(db, path, size, mtime)
+    if before:
+        run_id, at = before
+        print(f"litmeta load: {path}: unchanged since it was loaded at {at:%Y-%m-%d %H:%M:%S} UTC (run {run_id}); "
+              "not read again (--force to load it anyway)")
+    return before is not None
 
 
 # -- sql -----------------------------------------------------------------------------------

@@ -432,6 +432,28 @@ REJECTS = Table(
     ),
 )
 
+SOURCE_FILES = Table(
+    "source_files",
+    "Every local file loaded (litmeta load) or mirrored: where loaded rows came from, and what a re-run may skip.",
+    scope="state",
+    key=("path",),
+    volatile=("mtime", "downloaded_at", "sharded_at", "loaded_at", "run_id"),
+    columns=(
+        C("path", "VARCHAR", "absolute path of the file (or the FTP file name of a mirrored one)", nullable=False),
+        C("kind", "VARCHAR", "'pubmed' or 'pmc'"),
+        C("size", "BIGINT", "bytes, as loaded"),
+        C("mtime", "TIMESTAMP", "modification time, as loaded (UTC)"),
+        C("sha256", "VARCHAR", "SHA-256 of the file's bytes, as loaded (raw_documents.sha256)"),
+        C("md5", "VARCHAR", "MD5 published for a mirrored file"),
+        C("downloaded_at", "TIMESTAMP", "when a mirrored file was downloaded"),
+        C("sharded_at", "TIMESTAMP", "when a mirrored file was parsed into shards"),
+        C("loaded_at", "TIMESTAMP", "when its records were loaded (NULL: not completely)"),
+        C("records", "INTEGER", "records read from it"),
+        C("deletions", "INTEGER", "DeleteCitation PMIDs in it"),
+        C("run_id", "VARCHAR", "the run that loaded it"),
+    ),
+)
+
 SCHEMA_MIGRATIONS = Table(
     "schema_migrations",
     "Applied warehouse migrations.",
@@ -470,6 +492,7 @@ ALL_TABLES: tuple[Table, ...] = (
     INGEST_RUNS,
     RAW_DOCUMENTS,
     REJECTS,
+    SOURCE_FILES,
     SCHEMA_MIGRATIONS,
 )
 

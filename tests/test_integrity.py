@@ -117,3 +117,25 @@ def test_check_answers_within_5_s_while_a_network_run_writes(tmp_path):
 def test_cli_help_names_check():
     r = subprocess.run([sys.executable, "-m", "litmeta", "check", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "duplicate keys" in r.stdout and "exit codes" in r.stdout
+
+
+def test_a_file_loaded_before_and_unchanged_is_not_read_again(tmp_path, prefect_api):
+    xml = tmp_path / "a.xml"
+    xml.write_bytes(document(article(801), article(802), deleted=(803,)))
+    db = tmp_path / "w.duckdb"
+    first = run_cli(["--db", str(db), "load", str(xml)], prefect_api)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_cli(["--db", str(db), "load", str(xml)], prefect_api)
+    assert again.returncode == 0, again.stderr[-2000:]
+    lines = again.stdout.strip().splitlines()
+    assert len(lines) == 1 and "unchanged since it was loaded" in lines[0] and "--force" in lines[0], again.stdout
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM ingest_runs").fetchall() == [(1,)]  # nothing ran
+        row = con.execute("SELECT path, kind, size, records, deletions, loaded_at IS NOT NULL, sha256 = "
+                          "(SELECT source_sha256 FROM articles WHERE pmid = 801) FROM source_files").fetchall()
+    assert row == [(str(xml.resolve()), "pubmed", xml.stat().st_size, 2, 1, True, True)]
+    forced = run_cli(["--db", str(db), "load", "--force", str(xml)], prefect_api)
+    assert forced.returncode == 0 and "records new 0, updated 0, unchanged 2" in forced.stdout, forced.stdout
+    xml.write_bytes(document(article(801), article(802, title="Changed."), deleted=(803,)))
+    changed = run_cli(["--db", str(db), "load", str(xml)], prefect_api)
+    assert changed.returncode == 0 and "updated 1" in changed.stdout, changed.stdout

@@ -25,8 +25,18 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(table.ddl())
 
 
+def _create(*names: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """A migration that adds tables defined since (a warehouse created later has them already)."""
+    def step(con: duckdb.DuckDBPyConnection) -> None:
+        for name in names:
+            con.execute(TABLES[name].ddl())
+
+    return step
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "create every table of schemas.tables", _initial),
+    (2, "create source_files", _create("source_files")),
 ]
 
 

@@ -91,11 +91,32 @@ def store_documents(db: str, run_id: str, docs: Iterable[Document]) -> int:
     return len(docs)
 
 
-def store_file(db: str, run_id: str, kind: str, path: Path, sha256: str) -> None:
-    """Record a local input file (by its resolved path and sha256; its bytes stay in the file)."""
+def store_file(db: str, run_id: str, kind: str, path: Path, sha256: str, size: int, mtime: dt.datetime) -> None:
+    """Record a local input file before its rows: in raw_documents (by sha256; its bytes stay in the
+    file) and in source_files (by absolute path, not loaded yet until `file_loaded`)."""
+    resolved = str(path.resolve())
     with session(db) as con:
-        store_raw_document(con, kind=f"file_{kind}", request=str(path.resolve()), body=None, run_id=run_id,
-                           sha256=sha256)
+        con.execute("BEGIN TRANSACTION")
+        store_raw_document(con, kind=f"file_{kind}", request=resolved, body=None, run_id=run_id, sha256=sha256)
+        con.execute("DELETE FROM source_files WHERE path = ?", [resolved])
+        con.execute("INSERT INTO source_files (path, kind, size, mtime, sha256, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                    [resolved, kind, size, mtime, sha256, run_id])
+        con.execute("COMMIT")
+
+
+def file_loaded(db: str, path: Path, records: int, deletions: int) -> None:
+    """Mark a file of `store_file` as completely loaded."""
+    with session(db) as con:
+        con.execute("UPDATE source_files SET loaded_at = ?, records = ?, deletions = ? WHERE path = ?",
+                    [utcnow(), records, deletions, str(path.resolve())])
+
+
+def loaded_before(db: str, path: Path, size: int, mtime: dt.datetime) -> tuple[str, dt.datetime] | None:
+    """(run_id, loaded_at) when ``path`` was loaded completely as it is now (same size and mtime), else None."""
+    with session(db) as con:
+        rows = con.execute("SELECT run_id, loaded_at FROM source_files WHERE path = ? AND size = ? AND mtime = ? "
+                           "AND loaded_at IS NOT NULL", [str(path.resolve()), size, mtime]).fetchall()
+    return rows[0] if rows else None
 
 
 @dataclass
