@@ -10,6 +10,7 @@ never as a flow parameter, so it reaches no Prefect run record, artifact or ware
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import signal
@@ -33,7 +34,7 @@ EXIT_CODES = """exit codes:
      what was loaded stays; re-run the same command later to finish
   4  internal error: the message names the log file holding the traceback"""
 LOG_DIR_ENV = "LITMETA_LOG_DIR"
-RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve"})  # verbs that run Prefect flows
+RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve", "reparse"})  # verbs that run Prefect flows
 
 
 def pmid(value: str) -> int:
@@ -50,6 +51,13 @@ def relations(value: str) -> list[str]:
         raise argparse.ArgumentTypeError(
             f"unknown relation {', '.join(bad) or repr(value)}; choose from {','.join(RELATIONS)}")
     return parts
+
+
+def date_arg(value: str) -> dt.datetime:
+    try:
+        return dt.datetime.combine(dt.date.fromisoformat(value.strip()), dt.time())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD, e.g. 2026-11-01)") from None
 
 
 def positive(value: str) -> int:
@@ -136,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("table", "csv", "json"), default="table")
     s.add_argument("--allow-files", action="store_true",
                    help="let the query use DuckDB's file functions (read_csv, read_parquet, COPY ... TO, ...)")
+
+    s = verb("reparse", "derive every article table again from the stored documents and files, with no HTTP request",
+             "litmeta reparse\nlitmeta reparse --kind pubmed --since 2026-11-01")
+    s.add_argument("--kind", choices=("pubmed", "pmc"), default=None, help="only PubMed or only PMC records (default both)")
+    s.add_argument("--since", type=date_arg, default=None, metavar="DATE",
+                   help="only documents fetched, and files loaded, on or after DATE (YYYY-MM-DD)")
 
     s = verb("check", "read-only integrity report: duplicate keys, orphan provenance, runs left running, broken views",
              "litmeta check\nlitmeta check --format json")

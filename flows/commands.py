@@ -135,6 +135,20 @@ def cmd_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- reparse -------------------------------------------------------------------------------
+def cmd_reparse(args: argparse.Namespace) -> int:
+    check_path(args.db, must_exist=True)
+    kinds = [args.kind] if args.kind else ["pubmed", "pmc"]
+    with _writing(args.db, "reparse") as db, prefect_run(args.verbose):
+        from litmeta.flows.reparse import reparse
+
+        summary = reparse(db=db, kinds=kinds, since=args.since, show_progress=sys.stderr.isatty())
+    print(f"reparsed {summary['documents']} stored document(s) and {summary['files']} file(s)")
+    for path in summary["files_not_reparsed"]:
+        print(f"not reparsed: {path}: gone or changed since it was loaded", file=sys.stderr)
+    return _finish(summary, db, "litmeta reparse")
+
+
 # -- check ---------------------------------------------------------------------------------
 def cmd_check(args: argparse.Namespace) -> int:
     """Exit 0 when the warehouse is clean, 1 with the problems listed."""

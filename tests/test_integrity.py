@@ -139,3 +139,34 @@ def test_a_file_loaded_before_and_unchanged_is_not_read_again(tmp_path, prefect_
     xml.write_bytes(document(article(801), article(802, title="Changed."), deleted=(803,)))
     changed = run_cli(["--db", str(db), "load", str(xml)], prefect_api)
     assert changed.returncode == 0 and "updated 1" in changed.stdout, changed.stdout
+
+
+@pytest.mark.e2e
+@pytest.mark.corpus
+def test_reparse_rebuilds_truncated_tables_from_stored_documents_without_http(tmp_path, prefect_api):
+    from litmeta.extractors.sandbox import BUNDLED_SNAPSHOT, SandboxServer
+    from litmeta.warehouse.checks import content_hashes
+
+    db = tmp_path / "w.duckdb"
+    files = [str(p) for sub in ("pubmed", "pmc") for p in sorted(require_corpus(sub).iterdir()) if p.is_file()]
+    loaded = run_cli(["--db", str(db), "load", *files], prefect_api, timeout=600)
+    assert loaded.returncode in (0, 1), loaded.stderr[-2000:]  # some corpus files hold records with rejects
+    demo = run_cli(["--db", str(db), "demo"], prefect_api)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    with duckdb.connect(str(db)) as con:
+        before = content_hashes(con)
+        assert con.execute("SELECT count(*) FROM reference_entries WHERE origin = 'pmc'").fetchall()[0][0] > 0
+        for t in ("authors", "mesh_headings", "reference_entries"):
+            con.execute(f"DELETE FROM {t}")
+    with SandboxServer(BUNDLED_SNAPSHOT) as sb:
+        r = run_cli(["--db", str(db), "--eutils-url", sb.base_url, "reparse"], prefect_api, timeout=600)
+        assert r.returncode in (0, 1), r.stderr[-2000:]
+        assert sb.stats()["requests"] == 0, sb.stats()
+    with duckdb.connect(str(db), read_only=True) as con:
+        after = content_hashes(con)
+        assert integrity_problems(con, writer_alive=False) == []
+    assert [t for t in before if before[t] != after[t]] == []
+    again = run_cli(["--db", str(db), "reparse"], prefect_api, timeout=600)
+    assert again.returncode in (0, 1)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert content_hashes(con) == before

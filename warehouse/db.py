@@ -123,15 +123,26 @@ def connect(
                 f"--db {p}: not a usable DuckDB warehouse ({str(exc).splitlines()[0]}); "
                 "point --db at a litmeta warehouse or a new file"
             ) from None
-    if migrate_schema and not read_only:
+    if migrate_schema and not read_only and _identity(p) not in _migrated:
         try:
             migrate(con)
+            _migrated.add(_identity(p))
         except Exception as exc:
             con.close()
             if _is_busy(exc):  # DuckDB may report a lock conflict only at the first write
                 raise WarehouseBusy(f"--db {p}: the warehouse is busy; retry in a few seconds") from None
             raise WarehouseError(f"--db {p}: {str(exc).splitlines()[0]}") from None
     return con
+
+
+# Warehouse files this process has migrated (by device and inode: a file replaced at the same path is
+# checked again). A writing run holds the writer lock, so no other litmeta can migrate it meanwhile.
+_migrated: set[tuple[int, int]] = set()
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_dev, st.st_ino
 
 
 def ensure_warehouse(path: str | Path, wait: float = 30.0) -> str:

@@ -71,16 +71,20 @@ def _cols(table: Table, names: list[str] | None = None) -> str:
 
 
 def merge_edges(con: duckdb.DuckDBPyConnection, table: Table, view: str, now: dt.datetime,
-                extra_set: tuple[str, ...] = ()) -> int:
+                extra_set: tuple[str, ...] = (), seen_again: bool = True) -> int:
     """Merge edge rows from ``view`` into ``table`` by key; returns how many edges were new.
 
     ``extra_set``: non-key columns overwritten by the new observation (e.g. score, rank).
+    ``seen_again``: whether edges already held were observed again (their last_seen moves to ``now``);
+    not so when stored documents are parsed again.
     """
     key = table.key
     on = " AND ".join(f"t.{k} = b.{k}" for k in key)
     sets = ", ".join(["last_seen = ?"] + [f"{c} = b.{c}" for c in extra_set])
     cols = table.extracted_names
-    con.execute(f"UPDATE {table.name} AS t SET {sets} FROM (SELECT DISTINCT ON ({', '.join(key)}) * FROM {view}) b WHERE {on}", [now])
+    if seen_again:
+        con.execute(f"UPDATE {table.name} AS t SET {sets} FROM (SELECT DISTINCT ON ({', '.join(key)}) * FROM {view}) b "
+                    f"WHERE {on}", [now])
     before = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
     con.execute(
         f"INSERT INTO {table.name} ({_cols(table)}, first_seen, last_seen) "
@@ -121,9 +125,13 @@ class BatchLoader:
     """Loads `ParsedBatch` objects into an open warehouse connection: `load` one in a transaction of
     its own, or several in one (`add` each inside `transaction`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, reparse: bool = False) -> None:
+        """``reparse``: the batches come from documents loaded before (`litmeta reparse`): a record
+        whose rows came from the same document is rewritten even when its content is unchanged, and
+        its edges are not taken as observed again."""
         self.con = con
         self.run_id = run_id
+        self.reparse = reparse
         self.stats = LoadStats()
         self._views: list[str] = []  # Arrow views of the batch being added
 
@@ -210,7 +218,8 @@ class BatchLoader:
             con.execute(f"""
                 CREATE OR REPLACE TEMP TABLE _acc AS
                 SELECT b.pmid, e.pmid IS NULL AS is_new,
-                       e.content_sha256 IS DISTINCT FROM b.content_sha256 AS changed,
+                       e.content_sha256 IS DISTINCT FROM b.content_sha256
+                           OR ({self.reparse} AND e.source_sha256 IS NOT DISTINCT FROM b.source_sha256) AS changed,
                        e.first_seen AS old_first_seen, e.updated_at AS old_updated_at,
                        d.pmid IS NOT NULL AS is_deleted,
                        e.pmid IS NOT NULL AND (b.version, coalesce(b.date_revised, {_MIN_DATE}), b.content_sha256)
@@ -283,10 +292,11 @@ class BatchLoader:
         con, st = self.con, LoadStats()
         if not batch.rows("pmc_articles"):
             return st
-        con.execute("""
+        con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _acc AS
             SELECT b.pmcid, b.pmid, e.pmcid IS NULL AS is_new,
-                   e.content_sha256 IS DISTINCT FROM b.content_sha256 AS changed,
+                   e.content_sha256 IS DISTINCT FROM b.content_sha256
+                           OR ({self.reparse} AND e.source_sha256 IS NOT DISTINCT FROM b.source_sha256) AS changed,
                    e.first_seen AS old_first_seen,
                    e.pmcid IS NOT NULL AND b.content_sha256 < e.content_sha256 AS is_older
             FROM b_pmc_articles b LEFT JOIN pmc_articles e ON e.pmcid = b.pmcid
@@ -331,12 +341,12 @@ class BatchLoader:
                 "CREATE OR REPLACE TEMP VIEW _edges AS SELECT * FROM b_citation_edges "
                 "WHERE citing_pmid IN (SELECT pmid FROM _acc)"
             )
-            st.edges_new += merge_edges(self.con, TABLES["citation_edges"], "_edges", now)
+            st.edges_new += merge_edges(self.con, TABLES["citation_edges"], "_edges", now, seen_again=not self.reparse)
 
 
 def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
                  on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
-                 threads: int | None = None) -> LoadStats:
+                 threads: int | None = None, reparse: bool = False) -> LoadStats:
     """Load the batches, each in a short write session and transaction; returns the summed stats.
 
     A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
@@ -344,14 +354,14 @@ def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
     BATCH_RECORDS records, so the end of a file costs one checkpoint instead of one per batch.
     Between transactions the file is closed, so a reader or the next writer gets in.
     ``on_batch`` is called for each batch once written (progress; its transaction commits after).
-    ``threads``: DuckDB's threads in those sessions (default: one per core).
+    ``threads``: DuckDB's threads in those sessions (default: one per core). ``reparse``: see `BatchLoader`.
     """
     total = LoadStats()
     it = iter(batches)
     batch = next(it, None)
     while batch is not None:
         with session(db, threads=threads) as con:
-            loader = BatchLoader(con, run_id)
+            loader = BatchLoader(con, run_id, reparse=reparse)
             with loader.transaction():
                 records = 0
                 while batch is not None:

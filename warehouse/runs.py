@@ -143,3 +143,49 @@ class RunRecorder:
         with session(self.db) as con:
             finish_run(con, self.run_id, status, counts, self.http_requests)
         return {"run_id": self.run_id, "status": status, "http_requests": self.http_requests, **counts}
+
+
+#: raw_documents kinds that carry records, by the kind of record
+RECORD_DOCUMENTS = {"pubmed": ("efetch_pubmed",), "pmc": ("efetch_pmc",)}
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A stored answer to parse again: its body comes from the warehouse (`stored_body`)."""
+
+    sha256: str
+    kind: str  # 'pubmed' or 'pmc'
+    request: str
+
+
+def stored_documents(db: str, kinds: Iterable[str], since: dt.datetime | None = None) -> list[StoredDocument]:
+    """The stored answers carrying records of ``kinds`` ('pubmed', 'pmc'), fetched since ``since``, oldest first."""
+    by_kind = {doc_kind: k for k in kinds for doc_kind in RECORD_DOCUMENTS[k]}
+    if not by_kind:
+        return []
+    with session(db) as con:
+        rows = con.execute(
+            f"SELECT sha256, kind, request FROM raw_documents WHERE body IS NOT NULL "
+            f"AND kind IN ({', '.join('?' * len(by_kind))}) AND (? IS NULL OR fetched_at >= ?) "
+            "ORDER BY fetched_at, sha256", [*by_kind, since, since]).fetchall()
+    return [StoredDocument(sha, by_kind[kind], request) for sha, kind, request in rows]
+
+
+def stored_body(db: str, sha256: str) -> bytes:
+    """The uncompressed body of a stored answer."""
+    with session(db) as con:
+        (body,) = con.execute("SELECT body FROM raw_documents WHERE sha256 = ?", [sha256]).fetchall()[0]
+    return gzip.decompress(body)
+
+
+def loaded_files(db: str, kinds: Iterable[str], since: dt.datetime | None = None) -> list[tuple[Path, str, str]]:
+    """(path, kind, sha256) of the files completely loaded (source_files) since ``since``, oldest first."""
+    kinds = list(kinds)
+    if not kinds:
+        return []
+    with session(db) as con:
+        rows = con.execute(
+            f"SELECT path, kind, sha256 FROM source_files WHERE loaded_at IS NOT NULL "
+            f"AND kind IN ({', '.join('?' * len(kinds))}) AND (? IS NULL OR loaded_at >= ?) ORDER BY loaded_at, path",
+            [*kinds, since, since]).fetchall()
+    return [(Path(p), k, sha) for p, k, sha in rows]
