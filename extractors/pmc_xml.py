@@ -527,11 +527,8 @@ def iter_batches(
                 damaged = [d for d in damaged if d is not elem]
                 raise _Malformed("contains a nested <article> element (not JATS); not parsed", f"article {n}")
             art = _parse_article(elem, n, source_sha256)
-        except _Malformed as exc:
+        except _Malformed as exc:  # a bad record is rejected; any other exception is a bug and ends the run
             batch.rejects.append(Reject(name, exc.key or f"article {n}", exc.reason, _excerpt(elem)))
-        except Exception as exc:  # an unforeseen shape: reject the record, keep the load going
-            log.exception("%s: article %d: unexpected error", name, n)
-            batch.rejects.append(Reject(name, f"article {n}", f"parser error: {exc!r}", _excerpt(elem)))
         else:
             batch.add(art)
             if art.pmid is None and art.n_refs:

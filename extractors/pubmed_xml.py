@@ -766,10 +766,9 @@ def _batches(elements: Iterator[etree._Element], name: str, parser: PubmedParser
                 sink, rejects, deleted, pmids = new()
             try:
                 pmids.add(parser.article(elem, sink))
-            except Exception as exc:  # one bad record must not sink the batch
+            except RecordError as exc:  # a bad record is rejected; any other exception is a bug and ends the run
                 key = f"PMID {pm.text.strip()}" if pm is not None and pm.text and pm.text.strip() else f"record {parser.n}"
-                reason = str(exc) if isinstance(exc, RecordError) else f"{type(exc).__name__}: {exc}"
-                rejects.append(Reject(name, key, reason, _excerpt(elem)))
+                rejects.append(Reject(name, key, str(exc), _excerpt(elem)))
             if len(pmids) >= batch_size:
                 yield emit()
                 sink, rejects, deleted, pmids = new()

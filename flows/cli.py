@@ -83,6 +83,8 @@ def _add_globals(p: argparse.ArgumentParser, defaults: bool) -> None:
     p.add_argument("--api-key", default=d(None), help="NCBI API key (env NCBI_API_KEY): 10 requests/s instead of 3")
     p.add_argument("--email", default=d(os.environ.get("NCBI_EMAIL")), help="contact e-mail sent to NCBI (env NCBI_EMAIL)")
     p.add_argument("--tool", default=d(os.environ.get("LITMETA_TOOL", "litmeta")), help="tool name sent to NCBI")
+    p.add_argument("--max-tries", type=positive, metavar="N", default=d(None),
+                   help="tries per HTTP request before a run gives up (env LITMETA_MAX_TRIES; default 10)")
     p.add_argument("--record-snapshot", metavar="DIR", default=d(None),
                    help="write everything fetched as a snapshot directory the sandbox can serve back")
     p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="show Prefect's run logs")
@@ -184,6 +186,8 @@ def _configure_env(args: argparse.Namespace) -> None:
     if args.api_key:
         os.environ["NCBI_API_KEY"] = args.api_key
     args.api_key = None  # from here on only the environment holds it
+    if args.max_tries:
+        os.environ["LITMETA_MAX_TRIES"] = str(args.max_tries)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline: no telemetry attempts
     os.environ.setdefault("DO_NOT_TRACK", "1")
     if not args.verbose:
@@ -254,7 +258,7 @@ def _message(exc: BaseException, code: int, args: argparse.Namespace) -> str:
     if isinstance(exc, EntrezPermanentError):
         return f"E-utilities refused the request: {text}; check the PMIDs/query and --eutils-url"
     if isinstance(exc, EntrezError):
-        text = f"E-utilities: {text}"
+        text = f"E-utilities at {getattr(args, 'eutils_url', '')}: {text}"
     if code == EXIT_COULD_NOT_FINISH:
         return text if "re-run" in text else f"{text}; {RERUN_HINT}"
     if code == EXIT_USAGE:

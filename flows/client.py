@@ -16,6 +16,10 @@ class Unreachable(CouldNotFinish):
     """The E-utilities base URL cannot be reached at all (DNS or TCP)."""
 
 
+MAX_TRIES_ENV = "LITMETA_MAX_TRIES"
+DEFAULT_MAX_TRIES = 10
+
+
 def preflight(base_url: str, timeout: float = 5.0) -> None:
     """Fail fast, naming the URL, when nothing listens there (no HTTP request is made)."""
     parts = urlsplit(base_url)
@@ -62,12 +66,14 @@ class DocumentStore:
 
 def make_client(eutils_url: str, email: str | None, tool: str, db: str, run_id: str,
                 record_snapshot: str | None = None) -> EntrezClient:
-    """The E-utilities client of one run: its answers stored as they arrive (`DocumentStore`)."""
+    """The E-utilities client of one run: its answers stored as they arrive (`DocumentStore`); its tries
+    per request from ``LITMETA_MAX_TRIES`` (``--max-tries``)."""
     return EntrezClient(
         eutils_url,
         tool=tool,
         email=email,
         api_key=os.environ.get("NCBI_API_KEY") or None,
+        max_tries=int(os.environ.get(MAX_TRIES_ENV) or DEFAULT_MAX_TRIES),
         on_document=DocumentStore(db, run_id),
         record_snapshot=record_snapshot,
     )
