@@ -46,6 +46,8 @@ from lxml import etree
 
 from litmeta.extractors.xmlsource import InputError, Source, Stream, describe, iter_elements, text_of
 from litmeta.schemas.batch import ParsedBatch, Reject, RowSink
+from litmeta.schemas.rows import inline_rows
+from litmeta.schemas.tables import TABLES
 
 __all__ = ["TABLE_NAMES", "iter_batches", "joined_text", "normalize_doi", "normalize_pmcid", "normalize_pmid"]
 
@@ -54,6 +56,12 @@ log = logging.getLogger(__name__)
 TABLE_NAMES = ("pmc_articles", "reference_entries", "citation_edges")
 REF_ORIGIN = "pmc"
 EDGE_ORIGIN = "pmc_reflist"
+
+# Rows are built by column name, in functions marked `inline_rows`: each call is checked at import (a
+# column that schemas/ declares and a call leaves out fails it, named) and compiled to the plain tuple.
+_ARTICLE_ROW = TABLES["pmc_articles"].row
+_REFERENCE_ROW = TABLES["reference_entries"].row
+_EDGE_ROW = TABLES["citation_edges"].row
 
 XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 CITATION_NAMES = ("element-citation", "mixed-citation", "nlm-citation", "citation")
@@ -382,6 +390,7 @@ def _reference(
     return citation, c_pmid, c_doi, c_pmcid
 
 
+@inline_rows
 def _parse_article(article: etree._Element, n: int, source_sha256: str | None) -> _Article:
     ns = etree.QName(article).namespace or ""
     t = _tags(ns)
@@ -413,24 +422,25 @@ def _parse_article(article: etree._Element, n: int, source_sha256: str | None) -
         if pmid is None:
             continue
         citation, c_pmid, c_doi, c_pmcid = _reference(ref, t)
-        refs.append((pmid, REF_ORIGIN, n_refs, citation, c_pmid, c_doi, c_pmcid))
+        refs.append(_REFERENCE_ROW(citing_pmid=pmid, origin=REF_ORIGIN, position=n_refs, citation=citation,
+                                   cited_pmid=c_pmid, cited_doi=c_doi, cited_pmcid=c_pmcid))
         if c_pmid is not None and c_pmid not in seen_cited:
             seen_cited.add(c_pmid)
-            edges.append((pmid, c_pmid, EDGE_ORIGIN))
+            edges.append(_EDGE_ROW(citing_pmid=pmid, cited_pmid=c_pmid, origin=EDGE_ORIGIN))
 
     content_sha256 = hashlib.sha256(etree.tostring(article, with_tail=False)).hexdigest()
-    row = (
-        pmcid,
-        pmid,
-        doi,
-        article.get("article-type"),
-        title,
-        journal_title,
-        _pub_year(meta, t),
-        _license(meta, t),
-        n_refs,
-        content_sha256,
-        source_sha256,
+    row = _ARTICLE_ROW(
+        pmcid=pmcid,
+        pmid=pmid,
+        doi=doi,
+        article_type=article.get("article-type"),
+        title=title,
+        journal_title=journal_title,
+        pub_year=_pub_year(meta, t),
+        license=_license(meta, t),
+        n_references=n_refs,
+        content_sha256=content_sha256,
+        source_sha256=source_sha256,
     )
     return _Article(pmcid, pmid, row, refs, edges, n_refs)
 

@@ -33,10 +33,29 @@ from litmeta.extractors.xmlsource import (
     iter_elements,
     iter_piece_elements,
 )
-from litmeta.schemas import PUBMED_RECORD_TABLES, ParsedBatch, Reject, RowSink, merge_batches
+from litmeta.schemas import PUBMED_RECORD_TABLES, TABLES, ParsedBatch, Reject, RowSink, merge_batches
 from litmeta.schemas.batch import gc_paused
+from litmeta.schemas.rows import inline_rows
 
 TABLE_NAMES = [t.name for t in PUBMED_RECORD_TABLES] + ["reference_entries", "citation_edges"]
+
+# Rows are built by column name, in functions marked `inline_rows`: each call is checked at import (a
+# column that schemas/ declares and a call leaves out fails it, named) and compiled to the plain tuple.
+_ARTICLE_ROW = TABLES["articles"].row
+_ARTICLE_ID_ROW = TABLES["article_ids"].row
+_AUTHOR_ROW = TABLES["authors"].row
+_AFFILIATION_ROW = TABLES["affiliations"].row
+_GRANT_ROW = TABLES["grants"].row
+_PUBLICATION_TYPE_ROW = TABLES["publication_types"].row
+_MESH_ROW = TABLES["mesh_headings"].row
+_CHEMICAL_ROW = TABLES["chemicals"].row
+_KEYWORD_ROW = TABLES["keywords"].row
+_DATABANK_ROW = TABLES["databanks"].row
+_COMMENT_ROW = TABLES["comments_corrections"].row
+_HISTORY_ROW = TABLES["history_dates"].row
+_REFERENCE_ROW = TABLES["reference_entries"].row
+_EDGE_ROW = TABLES["citation_edges"].row
+
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
 
 MONTHS = {m: i for i, m in enumerate(
@@ -198,7 +217,7 @@ def _abstract(elem: etree._Element | None) -> str | None:
 class _Record:
     """Rows of one record, committed to the sink only when the whole record parsed."""
 
-    __slots__ = ("pmid", "sink", "marks", "ref_pos", "ref_cited")
+    __slots__ = ("pmid", "sink", "marks", "ref_pos", "ref_cited", "kw_pos")
 
     def __init__(self, sink: RowSink) -> None:
         self.sink = sink
@@ -207,6 +226,7 @@ class _Record:
         # references of all the record's ReferenceLists (siblings too) are numbered on; each cited PMID is one edge
         self.ref_pos = 0
         self.ref_cited: set[int] = set()
+        self.kw_pos = 0  # keyword positions, too, run across the record's KeywordLists
 
     def rollback(self) -> None:
         for name, rows in self.sink.rows.items():
@@ -288,7 +308,7 @@ class PubmedParser:
             elif tag == "MeshHeadingList":
                 self._mesh(c, pmid, rows["mesh_headings"])
             elif tag == "KeywordList":
-                self._keywords(c, pmid, rows["keywords"])
+                rec.kw_pos = self._keywords(c, pmid, rows["keywords"], rec.kw_pos)
             elif tag == "CommentsCorrectionsList":
                 self._comments(c, pmid, rows["comments_corrections"])
             elif tag == "CoiStatement":
@@ -309,6 +329,7 @@ class PubmedParser:
                                                    rec.ref_pos, rec.ref_cited)
         self._article_row(rec, pmid, version, "article", a, ids, publication_status, whole)
 
+    @inline_rows
     def _article(self, art: etree._Element, pmid: int, a: dict, rows: dict[str, list]) -> None:
         a["pub_model"] = art.get("PubModel")
         for c in art:
@@ -365,7 +386,8 @@ class PubmedParser:
                 if a["article_date"] is None:
                     a["article_date"] = _date(c)
             elif tag == "Affiliation":  # pre-2014 DTDs: one article-level affiliation (author_position 0)
-                rows["affiliations"].append((pmid, 0, 1, _flat(c), None))
+                rows["affiliations"].append(_AFFILIATION_ROW(
+                    pmid=pmid, author_position=0, position=1, affiliation=_flat(c), identifier=None))
 
     @staticmethod
     def _pages(elem: etree._Element) -> str | None:
@@ -383,17 +405,23 @@ class PubmedParser:
             return f"{start}-{end}"
         return start
 
+    @inline_rows
     def _article_row(self, rec: _Record, pmid: int, version: int | None, record_type: str, a: dict,
                      ids: dict[str, str], publication_status: str | None, whole: etree._Element) -> None:
         y, m, d, text = a["pub"]
-        rec.sink.rows["articles"].append((
-            pmid, version or 1, record_type, a["status"], a["title"], a["vernacular_title"], a["abstract"],
-            ";".join(a["languages"]) or None, a["journal_nlm_id"], a["journal_title"], a["journal_iso_abbrev"],
-            a["medline_ta"], a["journal_country"], a["issn_print"], a["issn_electronic"], a["issn_linking"],
-            a["volume"], a["issue"], a["pages"], y, m, d, text, a["article_date"], a["date_completed"],
-            a["date_revised"], publication_status, a["pub_model"],
-            ids.get("doi") or a["eloc_doi"], ids.get("pmc"), ids.get("pii") or a["eloc_pii"], a["coi"],
-            self._content_sha256(whole, pmid), self.source_sha256,
+        rec.sink.rows["articles"].append(_ARTICLE_ROW(
+            pmid=pmid, version=version or 1, record_type=record_type, status=a["status"], title=a["title"],
+            vernacular_title=a["vernacular_title"], abstract=a["abstract"],
+            language=";".join(a["languages"]) or None, journal_nlm_id=a["journal_nlm_id"],
+            journal_title=a["journal_title"], journal_iso_abbrev=a["journal_iso_abbrev"],
+            medline_ta=a["medline_ta"], journal_country=a["journal_country"], issn_print=a["issn_print"],
+            issn_electronic=a["issn_electronic"], issn_linking=a["issn_linking"], volume=a["volume"],
+            issue=a["issue"], pages=a["pages"], pub_year=y, pub_month=m, pub_day=d, pub_date_text=text,
+            article_date=a["article_date"], date_completed=a["date_completed"], date_revised=a["date_revised"],
+            publication_status=publication_status, pub_model=a["pub_model"],
+            doi=ids.get("doi") or a["eloc_doi"], pmcid=ids.get("pmc"), pii=ids.get("pii") or a["eloc_pii"],
+            coi_statement=a["coi"], content_sha256=self._content_sha256(whole, pmid),
+            source_sha256=self.source_sha256,
         ))
 
     def _content_sha256(self, whole: etree._Element, pmid: int) -> str:
@@ -409,6 +437,7 @@ class PubmedParser:
 
     # -- lists -------------------------------------------------------------------------------
     @staticmethod
+    @inline_rows
     def _authors(elem: etree._Element, pmid: int, out: list, aff_out: list) -> None:
         pos = 0
         for au in elem:
@@ -440,12 +469,16 @@ class PubmedParser:
                             aff = _flat(x)
                         elif x.tag == "Identifier" and ident is None:
                             ident = _text(x)
-                    aff_out.append((pmid, pos, apos, aff, ident))
+                    aff_out.append(_AFFILIATION_ROW(
+                        pmid=pmid, author_position=pos, position=apos, affiliation=aff, identifier=ident))
             equal = au.get("EqualContrib")
-            out.append((pmid, pos, last, fore, initials, suffix, collective, orcid,
-                        _yn(au.get("ValidYN", "Y")), _yn(equal) if equal is not None else None))
+            out.append(_AUTHOR_ROW(
+                pmid=pmid, position=pos, last_name=last, fore_name=fore, initials=initials, suffix=suffix,
+                collective_name=collective, orcid=orcid, is_valid=_yn(au.get("ValidYN", "Y")),
+                equal_contrib=_yn(equal) if equal is not None else None))
 
     @staticmethod
+    @inline_rows
     def _grants(elem: etree._Element, pmid: int, out: list) -> None:
         pos = 0
         for g in elem:
@@ -463,9 +496,10 @@ class PubmedParser:
                     agency = _flat(c)
                 elif tag == "Country":
                     country = _text(c)
-            out.append((pmid, pos, gid, acr, agency, country))
+            out.append(_GRANT_ROW(pmid=pmid, position=pos, grant_id=gid, acronym=acr, agency=agency, country=country))
 
     @staticmethod
+    @inline_rows
     def _pubtypes(elems: Iterable[etree._Element], pmid: int, out: list) -> None:
         seen: set[str] = set()
         pos = 0
@@ -477,9 +511,10 @@ class PubmedParser:
             if ui in seen:
                 continue
             seen.add(ui)
-            out.append((pmid, ui, _text(c), pos))
+            out.append(_PUBLICATION_TYPE_ROW(pmid=pmid, ui=ui, name=_text(c), position=pos))
 
     @staticmethod
+    @inline_rows
     def _mesh(elem: etree._Element, pmid: int, out: list) -> None:
         pos = 0
         for h in elem:
@@ -494,11 +529,16 @@ class PubmedParser:
                 elif c.tag == "QualifierName":
                     quals.append((c.get("UI"), _text(c), _yn(c.get("MajorTopicYN"))))
             if not quals:
-                out.append((pmid, pos, d_ui, d_name, d_major, None, None, None, 0))
+                out.append(_MESH_ROW(
+                    pmid=pmid, position=pos, descriptor_ui=d_ui, descriptor_name=d_name, descriptor_major=d_major,
+                    qualifier_ui=None, qualifier_name=None, qualifier_major=None, qualifier_position=0))
             for qpos, (q_ui, q_name, q_major) in enumerate(quals, 1):
-                out.append((pmid, pos, d_ui, d_name, d_major, q_ui, q_name, q_major, qpos))
+                out.append(_MESH_ROW(
+                    pmid=pmid, position=pos, descriptor_ui=d_ui, descriptor_name=d_name, descriptor_major=d_major,
+                    qualifier_ui=q_ui, qualifier_name=q_name, qualifier_major=q_major, qualifier_position=qpos))
 
     @staticmethod
+    @inline_rows
     def _chemicals(elem: etree._Element, pmid: int, out: list) -> None:
         pos = 0
         for ch in elem:
@@ -511,23 +551,23 @@ class PubmedParser:
                     reg = _text(c)
                 elif c.tag == "NameOfSubstance":
                     ui, name = c.get("UI"), _flat(c)
-            out.append((pmid, pos, reg, ui, name))
+            out.append(_CHEMICAL_ROW(pmid=pmid, position=pos, registry_number=reg, substance_ui=ui, substance_name=name))
 
     @staticmethod
-    def _keywords(elem: etree._Element, pmid: int, out: list) -> None:
+    @inline_rows
+    def _keywords(elem: etree._Element, pmid: int, out: list, pos: int) -> int:
+        """A KeywordList, numbered on from ``pos`` (positions run across a record's lists); returns the last position."""
         owner = elem.get("Owner")
-        pos = 0  # positions run across a record's KeywordLists: continue from its last row
-        i = len(out) - 1
-        while i >= 0 and out[i][0] == pmid:
-            pos += 1
-            i -= 1
         for k in elem:
             if k.tag != "Keyword":
                 continue
             pos += 1
-            out.append((pmid, pos, owner, _flat(k), _yn(k.get("MajorTopicYN"))))
+            out.append(_KEYWORD_ROW(pmid=pmid, position=pos, owner=owner, keyword=_flat(k),
+                                    is_major=_yn(k.get("MajorTopicYN"))))
+        return pos
 
     @staticmethod
+    @inline_rows
     def _databanks(elem: etree._Element, pmid: int, out: list) -> None:
         seen: set[tuple[str, str]] = set()
         for db in elem:
@@ -544,9 +584,10 @@ class PubmedParser:
                 key = (name or "", acc)
                 if key not in seen:
                     seen.add(key)
-                    out.append((pmid, name or "", acc))
+                    out.append(_DATABANK_ROW(pmid=pmid, databank=name or "", accession=acc))
 
     @staticmethod
+    @inline_rows
     def _comments(elem: etree._Element, pmid: int, out: list) -> None:
         pos = 0
         for cc in elem:
@@ -559,9 +600,11 @@ class PubmedParser:
                     source = _flat(c)
                 elif c.tag == "PMID":
                     ref_pmid = _int(c.text)
-            out.append((pmid, pos, cc.get("RefType") or "", ref_pmid, source))
+            out.append(_COMMENT_ROW(pmid=pmid, position=pos, ref_type=cc.get("RefType") or "", ref_pmid=ref_pmid,
+                                    ref_source=source))
 
     @staticmethod
+    @inline_rows
     def _article_ids(elem: etree._Element, pmid: int, out: list, ids: dict[str, str]) -> None:
         seen: set[tuple[str, str]] = set()
         for c in elem:
@@ -573,9 +616,10 @@ class PubmedParser:
                 continue
             seen.add((kind, value))
             ids.setdefault(kind, value)
-            out.append((pmid, kind, value))
+            out.append(_ARTICLE_ID_ROW(pmid=pmid, id_type=kind, id_value=value))
 
     @staticmethod
+    @inline_rows
     def _history(elem: etree._Element, pmid: int, out: list) -> None:
         seen: set[str] = set()
         for c in elem:
@@ -585,9 +629,10 @@ class PubmedParser:
             if status in seen:
                 continue
             seen.add(status)
-            out.append((pmid, status, _date(c)))
+            out.append(_HISTORY_ROW(pmid=pmid, pub_status=status, date=_date(c)))
 
     @staticmethod
+    @inline_rows
     def _references(elem: etree._Element, pmid: int, out: list, edges: list, pos: int, cited: set[int]) -> int:
         """A ReferenceList, nested lists flattened in document order, numbered on from ``pos``; returns the last
         position. ``cited``: the PMIDs with an edge already (added to)."""
@@ -618,10 +663,11 @@ class PubmedParser:
                                 c_doi = value
                         elif kind == "pmc" and c_pmc is None:
                             c_pmc = value
-            append((pmid, "pubmed", pos, citation, c_pmid, c_doi, c_pmc))
+            append(_REFERENCE_ROW(citing_pmid=pmid, origin="pubmed", position=pos, citation=citation,
+                                  cited_pmid=c_pmid, cited_doi=c_doi, cited_pmcid=c_pmc))
             if c_pmid is not None and c_pmid not in cited:
                 cited.add(c_pmid)
-                edges.append((pmid, c_pmid, "pubmed_reflist"))
+                edges.append(_EDGE_ROW(citing_pmid=pmid, cited_pmid=c_pmid, origin="pubmed_reflist"))
         return pos
 
     # -- PubmedBookArticle ------------------------------------------------------------------
@@ -678,7 +724,7 @@ class PubmedParser:
             elif tag == "Abstract":
                 a["abstract"] = _abstract(c)
             elif tag == "KeywordList":
-                self._keywords(c, pmid, rows["keywords"])
+                rec.kw_pos = self._keywords(c, pmid, rows["keywords"], rec.kw_pos)
             elif tag == "DateRevised":
                 a["date_revised"] = _date(c)
             elif tag == "GrantList":

@@ -1,8 +1,9 @@
 """Columnar batches: what parsers produce and the warehouse loads.
 
-Parsers append plain tuples (in the table's extracted-column order, see `Table.extracted_names`)
-to a `RowSink`; `RowSink.to_arrow()` turns them into one `pyarrow.Table` per table with the
-schema from `litmeta.schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCitation PMIDs.
+Parsers append rows to a `RowSink`, each built by column name with the table's `Table.row`
+(``TABLES["authors"].row(pmid=..., position=..., ...)``: a plain tuple in `Table.extracted_names` order);
+`RowSink.to_arrow()` turns them into one `pyarrow.Table` per table with the schema from
+`litmeta.schemas.tables`. A `ParsedBatch` also carries rejects and DeleteCitation PMIDs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class Reject:
 
 
 class RowSink:
-    """Per-table row lists for one batch."""
+    """Per-table row lists for one batch; build each row with `Table.row` of its table."""
 
     __slots__ = ("rows",)
 

@@ -7,10 +7,14 @@ hold only extracted columns; DDL holds both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import pyarrow as pa
+
+from litmeta.schemas.rows import row_builder
 
 Scope = Literal["article", "edge", "state", "log"]
 
@@ -107,6 +111,15 @@ class Table:
     @property
     def extracted_names(self) -> list[str]:
         return [c.name for c in self.extracted]
+
+    @cached_property
+    def row(self) -> Callable[..., tuple]:
+        """Builds one row of this table by keyword, one argument per extracted column:
+        ``row(pmid=1, ...)`` is the tuple in `extracted_names` order that `RowSink` takes. A missing or
+        unknown column, or a positional argument, raises a TypeError naming ``<table>.row`` and the column.
+        In hot code, `litmeta.schemas.rows.inline_rows` compiles the calls into tuple displays.
+        """
+        return row_builder(self.name, self.extracted_names)
 
     @property
     def arrow_schema(self) -> pa.Schema:
