@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from litmeta.schemas import RowSink
+from litmeta.schemas import TABLES, RowSink
 
 OBSERVATION_TABLES = ("citation_edges", "similar_articles", "network_members", "link_snapshots")
 
@@ -60,24 +60,26 @@ def observation_tables(seed: int, members: Mapping[int, tuple[int, str]], links:
     relations = set(relations)
     sink = RowSink(OBSERVATION_TABLES)
     rows = sink.rows
+    member, edge = TABLES["network_members"].row, TABLES["citation_edges"].row
+    similar, snapshot = TABLES["similar_articles"].row, TABLES["link_snapshots"].row
     for pmid in sorted(set(members) | set(former)):
         if pmid in members:
             hop, via = members[pmid]
-            rows["network_members"].append((seed, pmid, hop, via))
+            rows["network_members"].append(member(seed_pmid=seed, pmid=pmid, hop=hop, via=via))
         ln = links.get(pmid)
         if ln is None:
             continue
         for r in dict.fromkeys(ln.refs):
-            rows["citation_edges"].append((pmid, r, "elink_refs"))
+            rows["citation_edges"].append(edge(citing_pmid=pmid, cited_pmid=r, origin="elink_refs"))
         for c in dict.fromkeys(ln.cited_by):
-            rows["citation_edges"].append((c, pmid, "elink_citedin"))
+            rows["citation_edges"].append(edge(citing_pmid=c, cited_pmid=pmid, origin="elink_citedin"))
         scores = dict(ln.similar)
         for rank, s in enumerate(ln.top_similar(len(ln.similar)), 1):
-            rows["similar_articles"].append((pmid, s, scores.get(s), rank))
-        rows["link_snapshots"].append((
-            pmid, "", seed, None,
-            len(ln.cited_by) if "cited_by" in relations else None,
-            len(ln.refs) if "refs" in relations else None,
-            len(ln.similar) if "similar" in relations else None,
+            rows["similar_articles"].append(similar(pmid=pmid, similar_pmid=s, score=scores.get(s), rank=rank))
+        rows["link_snapshots"].append(snapshot(
+            pmid=pmid, run_id="", seed_pmid=seed, observed_at=None,
+            cited_by_count=len(ln.cited_by) if "cited_by" in relations else None,
+            references_count=len(ln.refs) if "refs" in relations else None,
+            similar_count=len(ln.similar) if "similar" in relations else None,
         ))
     return sink.to_arrow()

@@ -938,8 +938,3 @@ def _renumbered(results: Iterable[PieceResult]) -> Iterator[ParsedBatch]:
         base += result.n_records
         if result.broken:
             return
-
-
-def parse_file(source: Source, **kw) -> Iterator[ParsedBatch]:
-    """Alias of `iter_batches` for readability at call sites."""
-    return iter_batches(source, **kw)
