@@ -1,46 +1,50 @@
 """Parsing large PubMed XML files in worker processes, in file order, while the caller loads.
 
-A `ParsePool` owns a `concurrent.futures.ProcessPoolExecutor` and one splitter thread. Files given
-to `ParsePool.submit` are cut into pieces of whole records (`litmeta.extractors.record_split`, run in the
-splitter thread: gunzip and ``bytes.find``); each piece is parsed in a worker process by the same
-hardened parser as in-process parsing (`litmeta.extractors.pubmed_xml.parse_piece`), which returns Arrow
-tables. `FileJob.batches` hands the results back in file order, merged into batches of up to
-``batch_size`` records, exactly as `litmeta.extractors.pubmed_xml.iter_batches` does in one process.
+The protocol:
 
-Memory is bounded: at most ``max_inflight`` bytes are split off and not yet consumed (the XML
-of pieces waiting for a worker, the Arrow tables of parsed pieces waiting for the loader), and at
-most ``max_queued`` pieces are cut and not parsed yet: the splitter stays a few pieces ahead of the
-workers instead of holding unparsed XML that no worker can take yet.
-Workers ignore SIGINT, and exit when their parent dies: Ctrl-C reaches the main process, whose
-`ParsePool.close` cancels what is queued and waits for the workers to finish their current piece.
-
-Forked workers (the usual case: the pool starts while its process has one thread) get a piece's XML
-and give back its result through slots of one shared memory map (`_SharedSlots`), one slot per piece
-submitted and not parsed yet (as many as the in-flight budget holds), instead of the executor's
-pipes: for 500 MB of XML and the 300 MB of its results, the pipes' copies through the kernel and
-wake-ups per 64 KiB cost the workers 0.6-0.9 and the main process 0.2 CPU s more. A piece or result
-too big for its slot, a piece that finds no slot free, and every piece of a pool whose workers are
-not forked (a fork server or spawned), still go through the pipes. A file whose pool is closed before
-it is all read raises `CancelledError` in its reader instead of ending early; one whose pool breaks
-(a worker died: killed, e.g. by the out-of-memory killer, or crashed) raises `ParseWorkerDied`,
-naming the file and what to do.
+- Who sends what. `ParsePool.submit` queues a file for the pool's splitter thread, which cuts it
+  into pieces of whole records (`litmeta.extractors.record_split`) and submits each, as bytes, to a
+  `concurrent.futures.ProcessPoolExecutor`, with the name of a file in the pool's spool (a private
+  temporary directory). The worker parses the piece as in-process parsing does
+  (`litmeta.extractors.pubmed_xml.parse_piece`), writes the pickled `PieceResult` to that file (its
+  tables as Arrow IPC streams, one buffer per batch: `ParsedBatch.__reduce__`) and returns the
+  file's size. The reader loads the file (the tables read in place from that buffer) and deletes
+  it. Results stay out of the executor's pipe: a worker killed while writing a large message there
+  leaves the executor waiting forever for the rest, instead of reporting the pool broken.
+- Order. The splitter queues each piece's future on its file's queue, in file order, then an end
+  mark; `FileJob.batches` takes them in that order in the caller's thread and merges the results
+  into batches of up to ``batch_size`` records, exactly as `litmeta.extractors.pubmed_xml.iter_batches` does.
+- Budget. At most ``max_inflight`` bytes are split off and not yet read by the caller (a piece
+  counts its XML until parsed, then its result file): the splitter waits for room before it sends
+  a piece (one bigger than the whole budget goes alone). It also cuts a piece only once the one
+  sent ``2 * workers + 2`` pieces earlier is parsed, so that XML waiting for a worker stays a few
+  pieces' worth and the budget is left to results waiting for the caller.
+- Failures reach the reader at their place in the file: an unreadable input ends with a reject, as
+  in one process; a worker that dies (killed, e.g. by the out-of-memory killer, or crashed), or a
+  spool that fails, raises `ParseWorkerDied` naming the file; a pool closed before a file is all
+  read raises `CancelledError` naming the file instead of ending it early. Workers ignore SIGINT
+  (Ctrl-C is the main process's: `ParsePool.close` cancels the queued pieces, waits for those being
+  parsed and removes the spool) and exit, removing the spool, when their parent dies.
 """
 
 from __future__ import annotations
 
-import mmap
+import contextlib
+import itertools
 import multiprocessing
 import os
 import pickle
 import queue
+import shutil
 import signal
+import tempfile
 import threading
 import time
-from collections import Counter
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -53,8 +57,7 @@ DEFAULT_PIECE = 2 << 20  # bytes of XML per piece: about 100-200 records
 DEFAULT_INFLIGHT = 192 << 20
 # Once a file is all cut, the loader takes what is parsed (this many records at least) instead of
 # waiting for a full batch. Not earlier: each transaction costs a DuckDB checkpoint, which rewrites
-# the tables' partly filled last row groups (smaller batches from 60 % of the bench file on cost
-# litmeta 1.5-2 CPU s and about 1 s of `litmeta load`).
+# the tables' partly filled last row groups.
 FLUSH_MIN_RECORDS = 2000
 
 
@@ -74,23 +77,27 @@ class ParseWorkerDied(BrokenProcessPool):
         return (type(self), (self.name, self.reason))
 
 
-# the pool's shared slots, in a forked worker (inherited from the pool, see `_SharedSlots`)
-_slots_map: mmap.mmap | None = None
-
-
-def _worker_init(slots_map: mmap.mmap | None = None) -> None:
-    global _slots_map
-    _slots_map = slots_map
+def _worker_init(spool: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(), spool), daemon=True).start()
 
 
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose parent died (killed outright) exits instead of waiting forever for work."""
+def _exit_with_parent(parent: int, spool: str) -> None:
+    """A worker whose parent died (killed outright) removes the spool and exits instead of waiting forever for work."""
     while True:
         time.sleep(0.5)
         if os.getppid() != parent:
+            shutil.rmtree(spool, ignore_errors=True)
             os._exit(1)
+
+
+def _parse_to_file(path: str, piece: Piece, head: bytes, name: str, source_sha256: str | None,
+                   batch_size: int) -> int:
+    """In a worker: `pubmed_xml.parse_piece`, its result written, pickled, to ``path``; returns the file's size."""
+    result = pubmed_xml.parse_piece(piece, head, name, source_sha256, batch_size)
+    with open(path, "wb") as fh:
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return fh.tell()
 
 
 def _noop() -> int:
@@ -109,69 +116,37 @@ def worth_a_pool(path: str | Path, min_bytes: int = 24 << 20) -> bool:
     return size * (5 if gz else 1) >= min_bytes
 
 
-class _SharedSlots:
-    """Fixed-size slots of one shared anonymous memory map, made before the workers are forked (they inherit it).
+def _closed_under(name: str) -> CancelledError:
+    return CancelledError(f"{name}: the parse pool was closed before the file was all read")
 
-    The splitter writes a piece's XML into a free slot; the worker copies it out, parses it, and
-    writes its pickled `PieceResult` into the same slot when it fits; the pool reads that back as
-    soon as the piece is parsed and frees the slot. Taking and freeing run under the pool's lock.
+
+def _finished(result: pubmed_xml.PieceResult | None = None, error: BaseException | None = None) -> Future:
+    """A future already holding ``result`` (or ``error``): what the splitter itself has to say."""
+    fut: Future = Future()
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+    return fut
+
+
+@dataclass(eq=False)
+class _Sent:
+    """One entry of a file's queue: a piece's result to come, and the bytes it counts against the budget.
+
+    ``path`` set: a worker parses the piece and writes the result there (``future`` gives its size);
+    else ``future`` holds what the splitter itself had to say (a result, or an error).
     """
 
-    def __init__(self, count: int, size: int) -> None:
-        self.size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE  # whole pages
-        self.map = mmap.mmap(-1, count * self.size)  # MAP_SHARED | MAP_ANONYMOUS: forked children share it
-        self._free = list(range(count - 1, -1, -1))
+    future: Future
+    path: str | None = None
+    size: int = 0
+    settled: bool = False  # no longer counted: taken by the reader, or dropped
 
-    def take(self) -> int | None:
-        """A free slot (the one freed last: its pages are likely mapped already), or None."""
-        return self._free.pop() if self._free else None
-
-    def free(self, slot: int) -> None:
-        self._free.append(slot)
-
-    def put(self, slot: int, data: bytes) -> None:
-        self.map[slot * self.size:slot * self.size + len(data)] = data
-
-    def get(self, slot: int, nbytes: int) -> bytes:
-        return self.map[slot * self.size:slot * self.size + nbytes]
-
-
-@dataclass(frozen=True)
-class _InSlot:
-    """A worker's answer when it left its result, pickled (``nbytes``), in the piece's slot."""
-
-    nbytes: int
-
-
-def _parse_in_slot(slot: int, size: int, nbytes: int, piece: Piece, head: bytes, name: str,
-                   source_sha256: str | None, batch_size: int) -> pubmed_xml.PieceResult | _InSlot:
-    """`pubmed_xml.parse_piece` (in a worker) of a piece sent without its body: the body's ``nbytes``
-    bytes are in shared slot ``slot`` (slots are ``size`` bytes)."""
-    assert _slots_map is not None, "a worker of a pool without shared slots"
-    start = slot * size
-    piece = replace(piece, body=_slots_map[start:start + nbytes])
-    result = pubmed_xml.parse_piece(piece, head, name, source_sha256, batch_size)
-    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    fits = len(data) <= size
-    if fits:
-        _slots_map[start:start + len(data)] = data
-    if hasattr(mmap, "MADV_DONTNEED") and start % mmap.PAGESIZE == size % mmap.PAGESIZE == 0:
-        # unmap the slot's pages here (the pool keeps them): a worker otherwise ends up mapping every
-        # slot, and the same memory counts in its RSS as well as the pool's
-        _slots_map.madvise(mmap.MADV_DONTNEED, start, size)
-    return _InSlot(len(data)) if fits else result  # a result too big for the slot goes through the pipe
-
-
-@dataclass
-class _Charge:
-    """A piece in flight: the bytes it counts against the in-flight limit (its XML until parsed, then its
-    Arrow tables), its shared slot while parsed, and its result once read back from that slot."""
-
-    size: int
-    released: bool = False
-    slot: int | None = None
-    result: pubmed_xml.PieceResult | BaseException | None = None
-    read: threading.Event = field(default_factory=threading.Event)  # `_parsed` ran: result set
+    def discard(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 @dataclass
@@ -183,14 +158,15 @@ class FileJob:
     source_sha256: str | Callable[[], str] | None
     batch_size: int
     pool: ParsePool
-    items: queue.Queue = field(default_factory=queue.Queue)
-    stop: threading.Event = field(default_factory=threading.Event)
-    sha_ready: threading.Event = field(default_factory=threading.Event)
-    split_done: threading.Event = field(default_factory=threading.Event)  # every piece is queued
+    _queue: queue.Queue = field(default_factory=queue.Queue, init=False, repr=False)  # _Sent in file order, then None
+    _peeked: list = field(default_factory=list, init=False, repr=False)  # an entry taken off the queue early
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # the reader left
+    _sha_ready: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _split_done: threading.Event = field(default_factory=threading.Event, init=False, repr=False)  # all queued
 
     def sha256(self) -> str | None:
         """The file's sha256 (computed in the splitter thread when a function was given for it)."""
-        self.sha_ready.wait()
+        self._sha_ready.wait()
         return None if callable(self.source_sha256) else self.source_sha256
 
     def batches(self) -> Iterator[ParsedBatch]:
@@ -205,82 +181,92 @@ class FileJob:
     def _would_wait(self, merged: int) -> bool:
         """The file is all cut, ``merged`` records make a batch worth a transaction, and the next
         piece in file order is still being parsed."""
-        if not (self.split_done.is_set() and merged >= FLUSH_MIN_RECORDS):
+        if not (merged >= FLUSH_MIN_RECORDS and self._split_done.is_set()):
             return False
-        with self.items.mutex:
-            nxt = self.items.queue[0] if self.items.queue else None
-        return nxt is not None and nxt[0] == "future" and not nxt[1].done()
+        if not self._peeked:
+            self._peeked.append(self._queue.get())  # all is queued: this does not wait
+        nxt = self._peeked[0]
+        return nxt is not None and not nxt.future.done()
+
+    def _take(self) -> _Sent | None:
+        return self._peeked.pop() if self._peeked else self._queue.get()
 
     def _results(self) -> Iterator[pubmed_xml.PieceResult]:
-        try:
-            yield from self._piece_results()
-        except ParseWorkerDied:
-            raise
-        except BrokenProcessPool as exc:
-            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
-            raise ParseWorkerDied(self.name, f"{exc}{cause}") from exc
-
-    def _piece_results(self) -> Iterator[pubmed_xml.PieceResult]:
         ended = False
         try:
-            while True:
-                kind, payload, charge, head = self.pool._take(self)
-                if kind == "end":
-                    ended = True
-                    return
-                if kind == "error":
-                    yield pubmed_xml.unreadable(self.name, payload)
-                    return
-                if kind == "stream":  # parsed here: the rest of the input is a stream
-                    result = pubmed_xml.parse_piece(payload, head, self.name, self.source_sha256, self.batch_size)
-                else:
-                    result = payload.result()
-                    if isinstance(result, _InSlot):  # `ParsePool._parsed` reads it back
-                        charge.read.wait()
-                        result, charge.result = charge.result, None
-                    self.pool._release(charge)
-                    if isinstance(result, BaseException):
-                        raise result
+            while (sent := self._take()) is not None:
+                try:
+                    result = self._result(sent)
+                finally:
+                    self.pool._settle(sent)
                 yield result
                 if result.broken:
                     return
+            ended = True
         finally:
             if not ended:
                 self._drain()
 
+    def _result(self, sent: _Sent) -> pubmed_xml.PieceResult:
+        try:
+            result = sent.future.result()
+            if sent.path is None:
+                return result
+            with open(sent.path, "rb") as fh:
+                return pickle.load(fh)
+        except CancelledError as exc:
+            raise _closed_under(self.name) from exc
+        except BrokenProcessPool as exc:
+            if isinstance(exc, ParseWorkerDied):
+                raise
+            cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+            raise ParseWorkerDied(self.name, f"{exc}{cause}") from exc
+        except OSError as exc:
+            if sent.path is None:  # the splitter's own
+                raise
+            if isinstance(exc, FileNotFoundError) and self.pool._closed:  # gone with the spool
+                raise _closed_under(self.name) from None
+            raise ParseWorkerDied(self.name, f"passing a parsed piece through {os.path.dirname(sent.path)} "
+                                  f"failed: {exc}") from exc
+        finally:
+            sent.discard()
+
     def _drain(self) -> None:
-        """Stop splitting this file and drop what is still queued for it (after a break, or when closed)."""
-        self.stop.set()
+        """Stop splitting this file and drop what is queued for it (after a break, or when the reader left)."""
+        self._stop.set()
         self.pool._wake()
-        while True:
-            kind, payload, charge, _head = self.pool._take(self, raising=False)
-            if kind == "end":
-                return
-            if kind == "future":
-                payload.cancel()
-                self.pool._release(charge)
-            elif kind == "stream" and payload.stream is not None:
-                payload.stream.close()
+        while (sent := self._take()) is not None:
+            sent.future.cancel()
+            self.pool._settle(sent)
+            if sent.future.done():  # else `ParsePool._parsed` deletes its file
+                sent.discard()
 
 
 class ParsePool:
     """Worker processes parsing submitted PubMed files piece by piece; use as a context manager."""
 
     def __init__(self, workers: int | None = None, *, max_inflight: int = DEFAULT_INFLIGHT,
-                 piece_bytes: int = DEFAULT_PIECE, max_queued: int | None = None) -> None:
+                 piece_bytes: int = DEFAULT_PIECE) -> None:
         self.workers = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
         self.max_inflight = max_inflight
-        self.max_queued = max_queued or 4 * self.workers + 4  # a few pieces ahead of each worker
-        self._queued = 0  # pieces submitted and not parsed yet
         self.piece_bytes = piece_bytes
         self._executor: ProcessPoolExecutor | None = None
-        self._jobs: queue.Queue = queue.Queue()
-        self._cond = threading.Condition()
+        self._jobs: queue.Queue = queue.Queue()  # FileJob, then None when closed
+        self._cond = threading.Condition()  # guards _inflight and _closed
         self._inflight = 0
         self._closed = False
         self._thread: threading.Thread | None = None
-        self._slots: _SharedSlots | None = None
-        self.returned: Counter[str] = Counter()  # parsed pieces by how their result came back: "slot", "pipe"
+        self._spool: str | None = None  # the directory of result files
+        self._names = itertools.count()
+        # the last pieces sent: the splitter cuts the next once the oldest is parsed, so that XML waiting
+        # for a worker stays a few pieces' worth and the budget is left to results waiting for the reader
+        self._last_sent: deque[Future] = deque(maxlen=2 * self.workers + 2)
+
+    @property
+    def inflight(self) -> int:
+        """Bytes counted against the budget now: XML of pieces not parsed, result files not read yet."""
+        with self._cond:
+            return self._inflight
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> ParsePool:
@@ -288,14 +274,9 @@ class ParsePool:
         methods = multiprocessing.get_all_start_methods()
         method = "fork" if "fork" in methods and threading.active_count() == 1 else (
             "forkserver" if "forkserver" in methods else "spawn")
-        if method == "fork":
-            # one slot per piece submitted and not parsed, but no more than the in-flight budget holds:
-            # a slot's pages stay in memory once used (on many cores, pieces beyond use the pipes)
-            slot = 2 * self.piece_bytes
-            self._slots = _SharedSlots(min(self.max_queued, max(1, self.max_inflight // slot)), slot)
+        self._spool = tempfile.mkdtemp(prefix="litmeta-parse-")
         self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
-                                             initializer=_worker_init,
-                                             initargs=(self._slots.map,) if self._slots is not None else ())
+                                             initializer=_worker_init, initargs=(self._spool,))
         self._executor.submit(_noop)  # launches every worker before any other thread of ours exists
         self._thread = threading.Thread(target=self._split_loop, name="litmeta-split", daemon=True)
         self._thread.start()
@@ -317,9 +298,8 @@ class ParsePool:
             self._executor.shutdown(wait=True, cancel_futures=True)
         if self._thread is not None:
             self._thread.join(timeout=10)
-        if self._slots is not None and not (self._thread is not None and self._thread.is_alive()):
-            self._slots.map.close()
-            self._slots = None
+        if self._spool is not None:
+            shutil.rmtree(self._spool, ignore_errors=True)
 
     # -- work -----------------------------------------------------------------------------------
     def submit(self, path: str | Path, *, source_name: str | None = None,
@@ -328,6 +308,8 @@ class ParsePool:
 
         ``source_sha256`` may be a function computing it: it then runs in the splitter thread.
         """
+        if self._closed:
+            raise RuntimeError("the parse pool is closed")
         if self._executor is None:
             self.start()
         job = FileJob(Path(path), source_name or str(path), source_sha256, batch_size, self)
@@ -335,130 +317,98 @@ class ParsePool:
         return job
 
     def _split_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
+        while (job := self._jobs.get()) is not None:
             try:
                 self._split(job)
-            except InputError as exc:
-                job.items.put(("error", exc, 0, b""))
-            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-                job.items.put(("raise", exc, 0, b""))
+            except InputError as exc:  # the file could not be opened: a reject, as in one process
+                job._queue.put(_Sent(_finished(pubmed_xml.unreadable(job.name, exc))))
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+                job._queue.put(_Sent(_finished(error=exc)))
             finally:
-                job.items.put(("end", None, 0, b""))
-                job.split_done.set()
+                job._queue.put(None)
+                job._split_done.set()
 
     def _split(self, job: FileJob) -> None:
         try:
             if callable(job.source_sha256):
                 job.source_sha256 = job.source_sha256()
         finally:
-            job.sha_ready.set()
+            job._sha_ready.set()
+        if self._stopping(job):
+            return
         splitter = RecordSplitter(job.path, job.name, target=self.piece_bytes)
         pieces = iter(splitter)
         try:
             for piece in pieces:
-                if self._stopping(job):
-                    return
-                if piece.stream is not None:
-                    job.items.put(("stream", piece, 0, splitter.head))
-                    return
-                size = len(piece.body)
-                with self._cond:
-                    while (self._inflight > 0 and self._inflight + size > self.max_inflight) \
-                            or self._queued >= self.max_queued:
-                        if self._stopping(job):
-                            return
-                        self._cond.wait(0.5)
-                    self._inflight += size
-                    self._queued += 1
-                    slots = self._slots
-                    # a slot when one is free and the piece fits, else (None) through the pipe
-                    charge = _Charge(size, slot=slots.take() if slots is not None and size <= slots.size else None)
-                assert self._executor is not None
                 args = (splitter.head, job.name, job.source_sha256, job.batch_size)
-                try:
-                    if charge.slot is not None:
-                        assert slots is not None
-                        slots.put(charge.slot, piece.body)
-                        fut: Future = self._executor.submit(_parse_in_slot, charge.slot, slots.size, size,
-                                                            replace(piece, body=b""), *args)
-                    else:
-                        fut = self._executor.submit(pubmed_xml.parse_piece, piece, *args)
-                except RuntimeError as exc:  # shut down meanwhile, or broken (a worker died: the consumer raises it)
-                    self._parsed(charge, None)
-                    self._release(charge)
-                    if isinstance(exc, BrokenProcessPool):
-                        raise
-                    self._stopping(job)
+                if piece.stream is not None:  # the rest of the input is not cut: stream-parsed here
+                    try:
+                        if not self._stopping(job):
+                            job._queue.put(_Sent(_finished(pubmed_xml.parse_piece(piece, *args))))
+                    finally:
+                        piece.stream.close()
                     return
+                if len(self._last_sent) == self._last_sent.maxlen:
+                    wait([self._last_sent[0]])
+                assert self._executor is not None and self._spool is not None
+                sent = _Sent(Future(), os.path.join(self._spool, f"{next(self._names)}.pickle"), len(piece.body))
+                if not self._reserve(job, sent.size):
+                    return
+                try:
+                    sent.future = self._executor.submit(_parse_to_file, sent.path, piece, *args)
+                except RuntimeError:  # closed meanwhile (CancelledError), or broken: a worker died
+                    self._settle(sent)
+                    self._stopping(job)
+                    raise
                 del piece
-                fut.add_done_callback(partial(self._parsed, charge))
-                job.items.put(("future", fut, charge, b""))
+                sent.future.add_done_callback(partial(self._parsed, sent))
+                self._last_sent.append(sent.future)
+                job._queue.put(sent)
         finally:
             pieces.close()
 
     def _stopping(self, job: FileJob) -> bool:
-        """True when ``job``'s consumer stopped it; raises when the pool was closed under a consumer still
+        """True when ``job``'s reader left; raises when the pool was closed under a reader still
         reading (else the file would end early as if it were all read)."""
-        if job.stop.is_set():
+        if job._stop.is_set():
             return True
         if self._closed:
-            raise CancelledError(f"{job.name}: the parse pool was closed before the file was all read")
+            raise _closed_under(job.name)
         return False
 
-    def _take(self, job: FileJob, raising: bool = True) -> tuple:
-        """``job``'s next item; a "raise" item (the splitter failed) is raised, unless not ``raising`` (draining)."""
-        while True:
-            try:
-                item = job.items.get(timeout=0.5)
-            except queue.Empty:
-                if self._closed and (self._thread is None or not self._thread.is_alive()):
-                    return ("end", None, 0, b"")
-                continue
-            if item[0] == "raise" and raising:
-                raise item[1]
-            return item
+    def _reserve(self, job: FileJob, size: int) -> bool:
+        """Wait until ``size`` bytes fit in the budget (or nothing is in flight) and count them;
+        False when ``job``'s reader left meanwhile."""
+        with self._cond:
+            while self._inflight > 0 and self._inflight + size > self.max_inflight:
+                if self._stopping(job):
+                    return False
+                self._cond.wait()
+            if self._stopping(job):
+                return False
+            self._inflight += size
+            return True
 
-    def _parsed(self, charge: _Charge, fut: Future | None) -> None:
-        """A piece was parsed (or cancelled, or not submitted: ``fut`` None): its XML is gone, its Arrow
-        tables wait for the loader; a result left in the piece's shared slot is read back, and the slot freed."""
-        result = None
-        try:
-            result = fut.result() if fut is not None and not fut.cancelled() and fut.exception() is None else None
-            way = "pipe"
-            if isinstance(result, _InSlot):
-                assert self._slots is not None and charge.slot is not None
-                charge.result = result = pickle.loads(self._slots.get(charge.slot, result.nbytes))
-                way = "slot"
-        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            charge.result, result = exc, None
-        finally:
-            with self._cond:
-                if result is not None:
-                    self.returned[way] += 1
-                self._queued -= 1
-                if charge.slot is not None and self._slots is not None:
-                    self._slots.free(charge.slot)
-                    charge.slot = None
-                self._cond.notify_all()
-            charge.read.set()
-        if result is None:
+    def _parsed(self, sent: _Sent, fut: Future) -> None:
+        """A piece was parsed: from now on it counts its result file instead of its XML (the file is
+        deleted instead if the reader dropped the piece meanwhile)."""
+        if fut.cancelled() or fut.exception() is not None:
             return
-        size = sum(t.get_total_buffer_size() for r in result.batches for t in r.tables.values())  # O(columns)
         with self._cond:
-            if not charge.released:
-                self._inflight += size - charge.size
-                charge.size = size
+            dropped = sent.settled
+            if not dropped:
+                self._inflight += fut.result() - sent.size
+                sent.size = fut.result()
                 self._cond.notify_all()
+        if dropped:
+            sent.discard()
 
-    def _release(self, charge: _Charge) -> None:
+    def _settle(self, sent: _Sent) -> None:
         with self._cond:
-            if not charge.released:
-                charge.released = True
-                self._inflight -= charge.size
-            self._cond.notify_all()
+            if not sent.settled:
+                sent.settled = True
+                self._inflight -= sent.size
+                self._cond.notify_all()
 
     def _wake(self) -> None:
         with self._cond:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gzip
 import json
-import mmap
 import os
 import pickle
-import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import CancelledError
@@ -51,14 +50,15 @@ def load_inprocess(data: bytes, name: str) -> tuple:
     return con, loader.stats
 
 
-POOLS: list[ParsePool] = []  # the pools `load_pool` ran, last one last
+def worker_processes(pool: ParsePool) -> list[psutil.Process]:
+    """The pool's worker processes, to kill or watch (the executor's own map of them: there is no public one)."""
+    return [psutil.Process(p.pid) for p in pool._executor._processes.values()]
 
 
 def load_pool(path: Path, name: str, workers: int = 2, batch_size: int = 5000) -> tuple:
     con = connect(":memory:")
     loader = BatchLoader(con, "r")
     with ParsePool(workers, piece_bytes=PIECE) as pool:
-        POOLS.append(pool)
         for batch in pool.submit(path, source_name=name, batch_size=batch_size).batches():
             loader.load(batch)
     return con, loader.stats
@@ -195,80 +195,45 @@ def test_pool_loads_exactly_what_one_process_loads(tmp_path, gz):
     assert b.execute("SELECT count(*) FROM articles WHERE pmid IN (5020, 5021)").fetchall() == [(0,)]
 
 
-SLOTS_RUN = """
+# `ParsePool` over argv[1] against one process, in a fresh interpreter
+FORKED_RUN = """
 import json, sys
-from tests.test_parallel_parse import load_inprocess, load_pool, POOLS
+from litmeta.extractors import pubmed_xml
+from litmeta.extractors.parallel import ParsePool
 from litmeta.warehouse.checks import content_hashes
+from litmeta.warehouse.db import connect
+from litmeta.warehouse.load import BatchLoader
 path = sys.argv[1]
-a, sa = load_inprocess(open(path, "rb").read(), path)
-b, sb = load_pool(path, path, batch_size=70)
-print(json.dumps({"same": content_hashes(b) == content_hashes(a), "new": [sa.records_new, sb.records_new],
-                  "refs": b.execute("SELECT count(*) FROM reference_entries WHERE citing_pmid = 40100").fetchall()[0][0],
-                  "returned": POOLS[-1].returned, "closed": POOLS[-1]._slots is None}))
+one, pooled = connect(":memory:"), connect(":memory:")
+loader = BatchLoader(one, "r")
+for batch in pubmed_xml.iter_batches(path, source_name=path):
+    loader.load(batch)
+loader = BatchLoader(pooled, "r")
+with ParsePool(2, piece_bytes=16 << 10) as pool:
+    for batch in pool.submit(path, source_name=path, batch_size=70).batches():
+        loader.load(batch)
+print(json.dumps({"same": content_hashes(pooled) == content_hashes(one),
+                  "articles": pooled.execute("SELECT count(*) FROM articles").fetchall()[0][0],
+                  "refs": pooled.execute("SELECT count(*) FROM reference_entries WHERE citing_pmid = 40100").fetchall()[0][0]}))
 """
 
 
-def test_pieces_and_results_go_through_shared_slots_and_a_big_piece_through_the_pipes(tmp_path):
-    """Forked workers take each piece's XML from, and leave its result in, a slot of shared memory; a piece
-    bigger than a slot goes through the executor's pipes. Either way the warehouse gets what one process loads.
-
-    Run in a fresh interpreter, as `litmeta load` starts its pool: with one thread, so the workers are forked
-    (by now this test process may run other tests' threads, and would start them from a fork server)."""
+def test_forked_workers_load_exactly_what_one_process_loads(tmp_path):
+    """As `litmeta load` starts its pool: in a fresh interpreter with one thread, so the workers are forked
+    (by now this test process may run other tests' threads, and would start them from a fork server).
+    One record's tables are many times the size of its piece's XML."""
     arts = [article(40000 + i, refs=(1, 2)) for i in range(400)]
-    arts[100] = article(40100, refs=tuple(range(1, 1500)))  # about 3 slots (2 x PIECE) of references
-    path = tmp_path / "slots.xml"
+    arts[100] = article(40100, refs=tuple(range(1, 1500)))
+    path = tmp_path / "forked.xml"
     path.write_bytes(document(*arts))
-    run = subprocess.run([sys.executable, "-c", SLOTS_RUN, str(path)], capture_output=True, text=True, timeout=120,
+    run = subprocess.run([sys.executable, "-c", FORKED_RUN, str(path)], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[1])
     assert run.returncode == 0, run.stderr
-    got = json.loads(run.stdout.splitlines()[-1])
-    assert got["same"] and got["new"] == [400, 400] and got["refs"] == 1499 and got["closed"]
-    assert got["returned"].get("pipe") == 1 and got["returned"].get("slot", 0) > 20, got["returned"]
+    assert json.loads(run.stdout.splitlines()[-1]) == {"same": True, "articles": 400, "refs": 1499}
 
 
-def test_a_result_too_big_for_its_slot_comes_back_through_the_pipe(monkeypatch):
-    """`_parse_in_slot` (run here, with a slot map of its own) leaves the pickled result in the slot when it fits."""
-    data = document(*(article(41000 + i, refs=(1, 2, 3)) for i in range(20)))
-    splitter = RecordSplitter(data, "mem", target=len(data))
-    [piece] = list(splitter)
-    expected = pubmed_xml.parse_piece(piece, splitter.head, "mem")
-    size = 1 << 20
-    with mmap.mmap(-1, 2 * size) as shared:
-        monkeypatch.setattr(parallel, "_slots_map", shared)  # as `_worker_init` sets it in a worker
-        shared[size:size + len(piece.body)] = piece.body
-        blank = dataclasses.replace(piece, body=b"")
-        answer = parallel._parse_in_slot(1, size, len(piece.body), blank, splitter.head, "mem", None, 5000)
-        assert isinstance(answer, parallel._InSlot)
-        in_slot = pickle.loads(shared[size:size + answer.nbytes])
-        small = answer.nbytes - 1  # the same piece with slots one byte too small for its result
-        shared[small:small + len(piece.body)] = piece.body
-        piped = parallel._parse_in_slot(1, small, len(piece.body), blank, splitter.head, "mem", None, 5000)
-    assert isinstance(piped, pubmed_xml.PieceResult)
-    for got in (in_slot, piped):
-        assert got.n_records == expected.n_records == 20
-        assert [{k: t.to_pylist() for k, t in b.tables.items()} for b in got.batches] == \
-               [{k: t.to_pylist() for k, t in b.tables.items()} for b in expected.batches]
-
-
-def test_shared_slots_are_whole_pages_and_all_inside_the_map():
-    slots = parallel._SharedSlots(3, 10_000)
-    try:
-        assert slots.size % mmap.PAGESIZE == 0 and slots.size >= 10_000
-        assert len(slots.map) == 3 * slots.size
-        taken = [slots.take() for _ in range(3)]
-        assert sorted(taken) == [0, 1, 2]
-        assert slots.take() is None  # all in use: the piece goes through the pipe
-        last = max(taken)
-        slots.put(last, b"x" * slots.size)  # the last slot, filled to its end
-        assert slots.get(last, slots.size) == b"x" * slots.size
-        slots.free(last)
-        assert slots.take() == last
-    finally:
-        slots.map.close()
-
-
-def test_workers_not_forked_get_pieces_through_the_pipes(tmp_path):
-    """When the process already runs threads, the workers come from a fork server: no shared slots."""
+def test_workers_from_a_fork_server_load_exactly_what_one_process_loads(tmp_path):
+    """When the process already runs threads, the workers come from a fork server."""
     data = mixed_document(200)
     path = tmp_path / "threads.xml"
     path.write_bytes(data)
@@ -282,7 +247,6 @@ def test_workers_not_forked_get_pieces_through_the_pipes(tmp_path):
         done.set()
         other.join()
     assert content_hashes(b) == content_hashes(a)
-    assert POOLS[-1].returned["slot"] == 0 and POOLS[-1].returned["pipe"] > 10
 
 
 def test_record_numbers_count_from_the_start_of_the_file(tmp_path):
@@ -349,7 +313,7 @@ def test_closing_the_pool_early_stops_its_workers(tmp_path):
             first = next(batches)
             assert first.n_records == 50
             # forked by this process, or (when it already runs threads) by multiprocessing's fork server
-            workers = [psutil.Process(p.pid) for p in pool._executor._processes.values()]
+            workers = worker_processes(pool)
             assert len(workers) == 2
             for _batch in batches:
                 raise KeyboardInterrupt  # as Ctrl-C in the loader would
@@ -364,12 +328,10 @@ def test_a_file_submitted_after_a_worker_died_raises_instead_of_loading_nothing(
     path = tmp_path / "after.xml"
     path.write_bytes(document(*(article(50000 + i) for i in range(50))))
     with ParsePool(1, piece_bytes=PIECE) as pool:
-        [worker] = pool._executor._processes.values()
-        os.kill(worker.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while not pool._executor._broken and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert pool._executor._broken
+        [worker] = worker_processes(pool)
+        worker.kill()
+        with pytest.raises(BrokenProcessPool):  # the pool knows by now
+            pool._executor.submit(int).result(timeout=10)
         with pytest.raises(BrokenProcessPool):
             list(pool.submit(path, source_name="after").batches())
 
@@ -381,11 +343,67 @@ def test_a_worker_dying_mid_file_raises_parse_worker_died_naming_the_file(tmp_pa
     with ParsePool(1, piece_bytes=PIECE, max_inflight=3 * PIECE) as pool:
         batches = pool.submit(path, source_name="dies.xml", batch_size=20).batches()
         assert next(batches).n_records == 20
-        [worker] = pool._executor._processes.values()
-        os.kill(worker.pid, signal.SIGKILL)
+        [worker] = worker_processes(pool)
+        worker.kill()
         with pytest.raises(parallel.ParseWorkerDied, match=r"^dies\.xml: a parse worker process died .* re-run"):
             for _batch in batches:
                 pass
+
+
+# a pool whose reader stalls after its first batch (the workers' results wait for it), until killed
+STALLED_RUN = """
+import sys, time
+from litmeta.extractors.parallel import ParsePool
+pool = ParsePool(2, piece_bytes=16 << 10).start()
+batches = pool.submit(sys.argv[1], source_name="stalled", batch_size=20).batches()
+next(batches)
+print("reading", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_process_killed_outright_leaves_no_result_files_behind(tmp_path):
+    path = tmp_path / "stalled.xml"
+    path.write_bytes(document(*(article(53000 + i) for i in range(600))))
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", STALLED_RUN, str(path)], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, "TMPDIR": str(spools)})
+    try:
+        assert proc.stdout.readline() == "reading\n"
+        [spool] = spools.iterdir()
+        deadline = time.monotonic() + 10
+        while not any(spool.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(spool.iterdir())  # parsed pieces wait for the reader
+        workers = psutil.Process(proc.pid).children()
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while spool.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not spool.exists()
+        for w in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                w.wait(timeout=5)
+    finally:
+        proc.kill()
+        proc.stdout.close()
+
+
+def test_a_temporary_directory_that_fails_under_the_pool_raises_parse_worker_died(tmp_path, monkeypatch):
+    """Parsed pieces come back through files in a temporary directory: one that vanishes (or fills up)
+    ends the file with the one-line error the command prints, not a traceback."""
+    path = tmp_path / "spool.xml"
+    path.write_bytes(document(*(article(54000 + i) for i in range(50))))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with ParsePool(1, piece_bytes=PIECE) as pool:
+        [spool] = (tmp_path / "tmp").iterdir()
+        shutil.rmtree(spool)
+        with pytest.raises(parallel.ParseWorkerDied, match=r"^f\.xml: parsing it in worker processes failed \(passing "
+                           r"a parsed piece through .* failed: .*No such file or directory.*; .* re-run"):
+            list(pool.submit(path, source_name="f.xml").batches())
 
 
 def test_parse_worker_died_says_what_broke_and_pickles_whole():
@@ -442,12 +460,14 @@ def test_closing_the_pool_under_a_reader_raises_instead_of_ending_the_file_early
     pool = ParsePool(1, piece_bytes=PIECE, max_inflight=3 * PIECE).start()
     batches = pool.submit(path, source_name="closed", batch_size=20).batches()
     got = next(batches).n_records
-    deadline = time.monotonic() + 10
-    while pool._queued and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert pool._queued == 0  # nothing for close() to cancel: the reader would otherwise see a clean end
+    # wait until the splitter waits for the reader, with every piece sent so far parsed: then nothing is
+    # left for close() to cancel, and the reader would see a clean end unless the pool says it was closed
+    deadline, last = time.monotonic() + 10, -1
+    while pool.inflight != last and time.monotonic() < deadline:
+        last = pool.inflight
+        time.sleep(0.3)
     pool.close()
-    with pytest.raises(CancelledError):
+    with pytest.raises(CancelledError, match=r"^closed: the parse pool was closed before the file was all read"):
         for batch in batches:
             got += batch.n_records
     assert got < 600
@@ -491,19 +511,30 @@ def test_last_batches_of_a_pooled_file_are_handed_out_while_parsing_finishes(tmp
     assert all(b.partial for b in batches[:-1]) and not batches[-1].partial
 
 
-def test_splitter_stays_a_few_pieces_ahead_of_the_workers(tmp_path):
-    """Unparsed XML held in memory is bounded by max_queued pieces, not by the whole in-flight budget."""
-    path = tmp_path / "ahead.xml"
-    path.write_bytes(document(*(article(30000 + i, refs=(1, 2)) for i in range(1500))))
-    with ParsePool(1, piece_bytes=PIECE, max_queued=3) as pool:
-        queued_at_submit = []
-        submit = pool._executor.submit
+def test_bytes_in_flight_stay_within_the_budget_while_the_reader_is_slow(tmp_path):
+    """XML cut and not parsed plus results parsed and not read stay within max_inflight: a slow reader holds
+    the splitter back instead of the pool reading the whole file into memory."""
+    path = tmp_path / "slow.xml"
+    path.write_bytes(document(*(article(30000 + i, refs=(1, 2)) for i in range(1500))))  # 2.9 MB of XML
+    budget = 6 * PIECE
+    seen: list[int] = []
+    stop = threading.Event()
+    with ParsePool(2, piece_bytes=PIECE, max_inflight=budget) as pool:
+        def watch() -> None:
+            while not stop.is_set():
+                seen.append(pool.inflight)
+                time.sleep(0.001)
 
-        def counting_submit(*args, **kwargs):
-            queued_at_submit.append(pool._queued)
-            return submit(*args, **kwargs)
-
-        pool._executor.submit = counting_submit
-        n = sum(b.n_records for b in pool.submit(path, source_name=str(path)).batches())
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        n = 0
+        try:
+            for batch in pool.submit(path, source_name=str(path), batch_size=50).batches():
+                n += batch.n_records
+                time.sleep(0.01)  # slower than the workers
+        finally:
+            stop.set()
+            watcher.join()
     assert n == 1500
-    assert len(queued_at_submit) > 10 and max(queued_at_submit) <= 3
+    assert budget / 2 < max(seen) < 2 * budget  # over it only as parsed pieces' results outgrow their XML
+    assert pool.inflight == 0
