@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from litmeta.errors import CouldNotFinish
 from litmeta.extractors import pubmed_xml
 from litmeta.extractors.record_split import Piece, RecordSplitter
 from litmeta.extractors.xmlsource import InputError
@@ -61,7 +62,7 @@ DEFAULT_INFLIGHT = 192 << 20
 FLUSH_MIN_RECORDS = 2000
 
 
-class ParseWorkerDied(BrokenProcessPool):
+class ParseWorkerDied(BrokenProcessPool, CouldNotFinish):
     """The parse pool broke while a file was being parsed: a worker process died (killed, or crashed),
     or, rarely, a result could not be read back (``reason``, the pool's own message, says which)."""
 

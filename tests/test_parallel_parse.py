@@ -435,7 +435,7 @@ print("exit", main(["--db", sys.argv[2], "load", sys.argv[1]]))
 """
 
 
-def test_load_whose_parse_worker_dies_says_so_in_one_line_and_exits_2(tmp_path):
+def test_load_whose_parse_worker_dies_says_so_in_one_line_and_exits_3(tmp_path):
     from tests.conftest import temporary_prefect_env
 
     path = tmp_path / "big.xml"
@@ -446,7 +446,7 @@ def test_load_whose_parse_worker_dies_says_so_in_one_line_and_exits_2(tmp_path):
     run = subprocess.run([sys.executable, "-c", WORKER_DIES_RUN, str(path), str(db)], capture_output=True,
                          text=True, timeout=180, cwd=Path(__file__).resolve().parents[1],
                          env=temporary_prefect_env(tmp_path / "prefect-home"))
-    assert run.stdout.splitlines()[-1] == "exit 2", run.stderr[-3000:]
+    assert run.stdout.splitlines()[-1] == "exit 3", run.stderr[-3000:]  # could not finish: re-run
     assert f"litmeta load: {path}: a parse worker process died while parsing it" in run.stderr
     assert "Traceback" not in run.stderr
     with connect(db, read_only=True) as con:
