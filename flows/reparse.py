@@ -9,7 +9,8 @@ of a record, so any order gives the same tables, and running it twice changes no
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, task
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from litmeta.extractors import pmc_xml, pubmed_xml
 from litmeta.extractors.files import file_sha256, parse_file
 from litmeta.flows.runs import tracked_run
+from litmeta.schemas import ParsedBatch
 from litmeta.warehouse.load import BATCH_RECORDS, LoadStats, load_batches
 from litmeta.warehouse.runs import StoredDocument, loaded_files, stored_body, stored_documents
 
@@ -27,13 +29,14 @@ PARSERS = {"pubmed": pubmed_xml, "pmc": pmc_xml}
 
 @task(name="reparse-documents", cache_policy=NO_CACHE)
 def reparse_documents(db: str, run_id: str, docs: list[StoredDocument], advance: Callable[[], None]) -> LoadStats:
-    total = LoadStats()
-    for doc in docs:
-        batches = PARSERS[doc.kind].iter_batches(stored_body(db, doc.sha256), source_name=doc.request,
-                                                 source_sha256=doc.sha256)
-        total.add(load_batches(db, run_id, batches, reparse=True))
-        advance()
-    return total
+    def batches() -> Iterator[ParsedBatch]:
+        for doc in docs:
+            body = stored_body(db, doc.sha256)
+            for batch in PARSERS[doc.kind].iter_batches(body, source_name=doc.request, source_sha256=doc.sha256):
+                yield replace(batch, partial=True)  # documents share transactions, up to BATCH_RECORDS records
+            advance()
+
+    return load_batches(db, run_id, batches(), reparse=True)
 
 
 @task(name="reparse-files", cache_policy=NO_CACHE)

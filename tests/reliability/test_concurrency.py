@@ -94,3 +94,39 @@ def test_writer_lock_is_exclusive_across_threads_and_processes(tmp_path):
     assert lock_path(db).read_text() == "", "released: the holder line is cleared"
     with writer_lock(db, wait=0):
         pass
+
+
+@pytest.mark.corpus
+def test_check_answers_within_5_s_while_a_network_run_writes(syn, tmp_path):
+    import json
+    import time
+
+    from litmeta.extractors.sandbox import SandboxServer
+    from litmeta.flows.cli import main
+    from tests.conftest import litmeta_cmd, temporary_prefect_env
+
+    snap, seed = syn
+    db = tmp_path / "w.duckdb"
+    env = temporary_prefect_env(tmp_path / "prefect-home")
+    with SandboxServer(snap) as sb:
+        run = subprocess.Popen(litmeta_cmd() + ["--db", str(db), "--eutils-url", sb.base_url, "network",
+                                                str(seed), "--depth", str(DEPTH), "--max-nodes", str(MAX_NODES)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            answers = []
+            while run.poll() is None:
+                if db.exists():
+                    t = time.monotonic()
+                    r = subprocess.run(litmeta_cmd() + ["--db", str(db), "check", "--format", "json"],
+                                       capture_output=True, text=True, timeout=60)
+                    answers.append((time.monotonic() - t, r.returncode, r.stdout, r.stderr))
+                time.sleep(0.2)
+            assert run.wait(timeout=300) == 0, run.stderr.read()[-2000:]
+        finally:
+            if run.poll() is None:
+                run.kill()
+    during = [a for a in answers if a[1] == 0 and json.loads(a[2])["writer"]]
+    assert during, f"no check answered while the run wrote: {[(round(a[0], 1), a[1], a[3][-200:]) for a in answers]}"
+    assert all(a[0] < 5 + 1.5 for a in answers), [round(a[0], 1) for a in answers]  # 1.5 s: interpreter start-up
+    assert all(a[1] == 0 for a in answers), [a[2][-500:] + a[3][-500:] for a in answers if a[1]]
+    assert main(["--db", str(db), "check"]) == 0
