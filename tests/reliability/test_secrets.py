@@ -158,7 +158,7 @@ def test_the_api_key_is_written_nowhere(tmp_path, prefect_api):
                 ["-v", "--api-key", KEY, "--db", str(db), "--eutils-url", echo, "network", "39047240"],
                 prefect_api,
             )
-    assert runs["unreachable"].returncode == 2 and "cannot reach" in runs["unreachable"].stderr
+    assert runs["unreachable"].returncode == 3 and "cannot reach" in runs["unreachable"].stderr
     for status in (400,):
         r = runs[f"echo {status}"]
         assert r.returncode == 2 and f"http_{status}" in r.stderr, r.stderr[-1500:]
