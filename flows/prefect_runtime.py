@@ -21,11 +21,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from litmeta.errors import UsageError
 from litmeta.flows.prefect_server import HOST
@@ -142,6 +144,8 @@ class TemporaryApi:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
+        self.log: IO[bytes] | None = None  # the server's output
+        self.keep_log = False  # kept when it failed to start: its path is in the message
 
     @property
     def api_url(self) -> str:
@@ -162,10 +166,20 @@ class TemporaryApi:
         """Start the server process on ``self.port``."""
         # preexec_fn runs in the forked child before exec: only a prctl system call (see above). The
         # parent-death signal follows the thread that forks: a thread that starts a server outlives it
+        if self.log is None:  # its messages (a failed start, errors while it stops) stay off the terminal
+            self.log = tempfile.NamedTemporaryFile(prefix="litmeta-prefect-server-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "litmeta.flows.prefect_server", "--port", str(self.port)],
-            preexec_fn=_parent_death_signal(),
+            stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=_parent_death_signal(),
         )
+
+    def _last_message(self) -> str:
+        """The server log's last line, and where the rest is."""
+        if self.log is None:
+            return ""
+        self.log.flush()
+        lines = [ln for ln in Path(self.log.name).read_text(errors="replace").splitlines() if ln.strip()]
+        return f": {lines[-1].strip()[:300]} (its log: {self.log.name})" if lines else ""
 
     def wait_ready(self, timeout: float = STARTUP_TIMEOUT_S, relaunches: int = 2) -> None:
         """Block until the server answers /health; relaunch (a few times) when it fails to start.
@@ -182,8 +196,9 @@ class TemporaryApi:
                 relaunches -= 1
                 self.launch()
             elif code is not None:
+                self.keep_log = True
                 raise PrefectUnavailable(f"Prefect's temporary API server exited with code {code} while "
-                                         f"starting (its messages are above){_HINT}")
+                                         f"starting{self._last_message()}{_HINT}")
             if self._healthy() and self.proc.poll() is None:  # ours answered, not something else on that port
                 return
             time.sleep(0.02)  # the server answers within a few ms of being up
@@ -258,6 +273,10 @@ class TemporaryApi:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if self.log is not None and not self.keep_log:
+            self.log.close()
+            Path(self.log.name).unlink(missing_ok=True)
+            self.log = None
 
 
 class PrefectRun:
