@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from litmeta.schemas import ALL_TABLES, PUBMED_RECORD_TABLES
+from litmeta.schemas import ALL_TABLES, PUBMED_RECORD_TABLES, TABLES, Table
 from litmeta.schemas.model import quote
 from litmeta.warehouse.db import check_path, connect, writer_running
 
@@ -30,10 +30,16 @@ def content_hashes(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -
     return out
 
 
+def present_tables(con: duckdb.DuckDBPyConnection) -> list[Table]:
+    """The tables of `ALL_TABLES` the warehouse has (one opened read-only may predate a migration)."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    return [t for t in ALL_TABLES if t.name in have]
+
+
 def duplicate_keys(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Tables with rows sharing a key (NULLs compare equal), and how many extra rows."""
     out = {}
-    for t in ALL_TABLES:
+    for t in present_tables(con):
         key = ", ".join(quote(k) for k in t.key)
         n = con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM {t.name}").fetchall()[0][0]
         if n:
@@ -49,7 +55,7 @@ EXAMPLES = 5
 class Problem:
     """One kind of integrity problem in one table: how many rows, and a few example keys."""
 
-    check: str  # duplicate_keys, orphan_source, orphan_run, orphan_child, left_running, broken_view
+    check: str  # missing_table, duplicate_keys, orphan_source, orphan_run, orphan_child, left_running, broken_view
     table: str
     count: int
     examples: list[str]
@@ -75,13 +81,17 @@ def integrity_problems(con: duckdb.DuckDBPyConnection, writer_alive: bool) -> li
     ``writer_alive``: a run holds the writer lock now, so a 'running' run may be that one.
     """
     out: list[Problem] = []
+    tables = present_tables(con)
     for t in ALL_TABLES:
-        key = [quote(k) for k in t.key]
-        n, ex = _examples(con, t.key, f"FROM (SELECT {', '.join(key)} FROM {t.name} GROUP BY ALL HAVING count(*) > 1)")
-        if n:
-            extra = con.execute(f"SELECT count(*) - count(DISTINCT ({', '.join(key)})) FROM {t.name}").fetchall()[0][0]
-            out.append(Problem("duplicate_keys", t.name, extra, ex, f"rows repeating a key of ({', '.join(t.key)})"))
-    for t in ALL_TABLES:
+        if t not in tables:
+            out.append(Problem("missing_table", t.name, 1, ["the next writing run of this litmeta creates it"],
+                               "a table of this litmeta version is missing (a migration is pending)"))
+    for name, extra in duplicate_keys(con).items():
+        t = TABLES[name]
+        key = ", ".join(quote(k) for k in t.key)
+        _, ex = _examples(con, t.key, f"FROM (SELECT {key} FROM {t.name} GROUP BY ALL HAVING count(*) > 1)")
+        out.append(Problem("duplicate_keys", t.name, extra, ex, f"rows repeating a key of ({', '.join(t.key)})"))
+    for t in tables:
         names = t.column_names
         ident = [k for k in t.key if k != "run_id"] or t.key
         if "source_sha256" in names:
