@@ -83,7 +83,11 @@ def cmd_load(args: argparse.Namespace) -> int:
     db = ensure_warehouse(args.db)  # a path that cannot be a warehouse is refused before anything starts
     files = list(dict.fromkeys(args.files))
     if not args.force:
-        files = [f for f in files if not _loaded_before(db, f)]
+        before = loaded_before(db, {f: file_stamp(f) for f in files})
+        for f, (run_id, at) in before.items():
+            print(f"litmeta load: {f}: unchanged since it was loaded at {at:%Y-%m-%d %H:%M:%S} UTC (run {run_id}); "
+                  "not read again (--force to load it anyway)")
+        files = [f for f in files if f not in before]
         if not files:
             return 0
     # Prefect's temporary server boots and large PubMed files start parsing in worker processes
@@ -97,17 +101,6 @@ def cmd_load(args: argparse.Namespace) -> int:
     if summary.get("rejects"):
         _print_rejects(db, summary["run_id"])
     return _exit_code(summary)
-
-
-def _loaded_before(db: str, path: Path) -> bool:
-    """Whether ``path`` was loaded completely as it is now (source_files); says so in one line."""
-    size, mtime = file_stamp(path)
-    before = loaded_before(db, path, size, mtime)
-    if before:
-        run_id, at = before
-        print(f"litmeta load: {path}: unchanged since it was loaded at {at:%Y-%m-%d %H:%M:%S} UTC (run {run_id}); "
-              "not read again (--force to load it anyway)")
-    return before is not None
 
 
 # -- sql -----------------------------------------------------------------------------------

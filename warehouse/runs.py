@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+import pyarrow as pa
 
 from litmeta.warehouse.db import session
 from litmeta.warehouse.load import LoadStats, utcnow
@@ -111,12 +112,19 @@ def file_loaded(db: str, path: Path, records: int, deletions: int) -> None:
                     [utcnow(), records, deletions, str(path.resolve())])
 
 
-def loaded_before(db: str, path: Path, size: int, mtime: dt.datetime) -> tuple[str, dt.datetime] | None:
-    """(run_id, loaded_at) when ``path`` was loaded completely as it is now (same size and mtime), else None."""
+def loaded_before(db: str, stamps: dict[Path, tuple[int, dt.datetime]]) -> dict[Path, tuple[str, dt.datetime]]:
+    """Of the files ``stamps`` names (path -> (size, mtime)), those loaded completely as they are now:
+    path -> (run_id, loaded_at)."""
+    if not stamps:
+        return {}
+    by_name = {str(p.resolve()): p for p in stamps}
+    asked = pa.table({"path": list(by_name), "size": [stamps[p][0] for p in by_name.values()],
+                      "mtime": pa.array([stamps[p][1] for p in by_name.values()], pa.timestamp("us"))})
     with session(db) as con:
-        rows = con.execute("SELECT run_id, loaded_at FROM source_files WHERE path = ? AND size = ? AND mtime = ? "
-                           "AND loaded_at IS NOT NULL", [str(path.resolve()), size, mtime]).fetchall()
-    return rows[0] if rows else None
+        con.register("_asked", asked)
+        rows = con.execute("SELECT s.path, s.run_id, s.loaded_at FROM source_files s JOIN _asked a USING (path) "
+                           "WHERE s.size = a.size AND s.mtime = a.mtime AND s.loaded_at IS NOT NULL").fetchall()
+    return {by_name[path]: (run_id, at) for path, run_id, at in rows}
 
 
 @dataclass
