@@ -2,8 +2,9 @@
 
 For each file in ../shared/corpus/pubmed the records are loaded into a fresh in-memory warehouse
 and, per PMID, the counts of authors, affiliations, grants, MeSH descriptors and qualifiers,
-publication types, chemicals, keywords, article ids, databank accessions and references must equal
-those of `Bio.Entrez.read` on the same record; title and abstract text must equal Biopython's with
+publication types, chemicals, keywords, article ids, databank accessions, references, investigators
+(and their affiliations), supplementary MeSH concepts, other abstracts, other ids, author and
+investigator identifiers and affiliation identifiers must equal those of `Bio.Entrez.read` on the same record; title and abstract text must equal Biopython's with
 markup removed and whitespace normalised.
 
 Biopython needs a bundled DTD: the DOCTYPE is pointed at pubmed_250101.dtd (bundled) so that it
@@ -15,6 +16,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -67,10 +69,20 @@ def _count_refs(reflists) -> int:
     return n
 
 
+def _flatten(items) -> list:
+    """Biopython gives InvestigatorList as a list, or as a list holding one list (some DTDs)."""
+    out = []
+    for item in items or []:
+        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    return out
+
+
 def _bio_facts(rec: dict) -> dict:
     mc, pd = rec["MedlineCitation"], rec.get("PubmedData", {})
     art = mc["Article"]
     authors = art.get("AuthorList", [])
+    investigators = _flatten(mc.get("InvestigatorList"))
+    people = [*authors, *investigators]
     abstract = art.get("Abstract", {}).get("AbstractText", [])
     if isinstance(abstract, str):  # older DTDs declare a single AbstractText, not a list
         abstract = [abstract]
@@ -92,6 +104,13 @@ def _bio_facts(rec: dict) -> dict:
         "databanks": len({(db.get("DataBankName"), str(acc)) for db in art.get("DataBankList", [])
                           for acc in db.get("AccessionNumberList", [])}),
         "references": _count_refs(pd.get("ReferenceList", [])),
+        "investigators": len(investigators),
+        "investigator_affiliations": sum(len(i.get("AffiliationInfo", [])) + ("Affiliation" in i) for i in investigators),
+        "supplementary_mesh": len(mc.get("SupplMeshList", [])),
+        "other_abstracts": len(mc.get("OtherAbstract", [])),
+        "other_ids": len(mc.get("OtherID", [])),
+        "person_identifiers": sum(len(p.get("Identifier", [])) for p in people),
+        "affiliation_identifiers": sum(len(ai.get("Identifier", [])) for p in people for ai in p.get("AffiliationInfo", [])),
         "title": _norm(str(art.get("ArticleTitle", ""))),
         "abstract": _norm(" ".join(paras)),
     }
@@ -109,6 +128,13 @@ FACT_SQL = {
     "ids": "SELECT count(*) FROM article_ids WHERE pmid = ?",
     "databanks": "SELECT count(*) FROM databanks WHERE pmid = ?",
     "references": "SELECT count(*) FROM reference_entries WHERE citing_pmid = ? AND origin = 'pubmed'",
+    "investigators": "SELECT count(*) FROM investigators WHERE pmid = ?",
+    "investigator_affiliations": "SELECT count(*) FROM investigator_affiliations WHERE pmid = ?",
+    "supplementary_mesh": "SELECT count(*) FROM supplementary_mesh WHERE pmid = ?",
+    "other_abstracts": "SELECT count(*) FROM other_abstracts WHERE pmid = ?",
+    "other_ids": "SELECT count(*) FROM other_ids WHERE pmid = ?",
+    "person_identifiers": "SELECT count(*) FROM person_identifiers WHERE pmid = ?",
+    "affiliation_identifiers": "SELECT count(*) FROM affiliation_identifiers WHERE pmid = ?",
     "title": "SELECT coalesce(title, '') FROM articles WHERE pmid = ?",
     "abstract": "SELECT coalesce(abstract, '') FROM articles WHERE pmid = ?",
 }
@@ -128,6 +154,7 @@ def test_every_corpus_pubmed_article_matches_biopython() -> None:
     files = _files()
     checked = 0
     mismatches: list[str] = []
+    totals: Counter = Counter()
     for f in files:
         data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
         bio = {int(str(r["MedlineCitation"]["PMID"])): _bio_facts(r) for r in _bio_records(data)}
@@ -136,6 +163,7 @@ def test_every_corpus_pubmed_article_matches_biopython() -> None:
         for batch in iter_batches(f):
             loader.load(batch)
         for pmid, facts in bio.items():
+            totals.update({k: v for k, v in facts.items() if isinstance(v, int)})
             for name, sql in FACT_SQL.items():
                 got = con.execute(sql, [pmid]).fetchall()
                 value = got[0][0] if got else None
@@ -146,4 +174,8 @@ def test_every_corpus_pubmed_article_matches_biopython() -> None:
             checked += 1
         con.close()
     assert checked >= 350, f"only {checked} PubmedArticle records found in the corpus"
+    # the corpus holds each rare element, so each comparison above compared something
+    for name in ("investigators", "supplementary_mesh", "other_abstracts", "other_ids", "person_identifiers",
+                 "affiliation_identifiers"):
+        assert totals[name] > 0, name
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:40])
