@@ -742,12 +742,13 @@ class EntrezClient(ServiceClient):
         webenv: str | None = None,
         query_key: str | None = None,
         sort: str | None = None,
+        history: bool = True,
     ) -> R.ESearchPage:
         params: list[tuple[str, Any]] = [("db", db)]
         if query_key and webenv:
             params += [("WebEnv", webenv), ("query_key", query_key)]
         else:
-            params += [("term", term), ("usehistory", "y")]
+            params += [("term", term)] + ([("usehistory", "y")] if history else [])
         params += [("retstart", retstart), ("retmax", retmax)]
         if mindate or maxdate:
             params += [("datetype", datetype or "edat"), ("mindate", mindate), ("maxdate", maxdate)]
@@ -818,6 +819,7 @@ class EntrezClient(ServiceClient):
         *,
         page_size: int = PUBMED_ESEARCH_CAP,
         sort: str | None = None,
+        history: bool = True,
     ) -> SearchResult:
         """All ids matching `term` (or the first `retmax`), using the history server and retstart.
 
@@ -825,6 +827,8 @@ class EntrezClient(ServiceClient):
         default), bisecting ranges until each holds at most 9,999; a single day still over the cap
         is split by PMID range ('lo:hi[uid]'), and if that does not add up EntrezSearchCapError is
         raised rather than returning a partial list. Ids are deduplicated (first occurrence kept).
+        ``history=False`` leaves the history server out of a first page that holds every hit (a small
+        lookup): the answer then depends on the query alone.
         """
         n0 = self.stats.requests
         page_size = max(1, min(page_size, 10000))
@@ -838,7 +842,7 @@ class EntrezClient(ServiceClient):
         if db == "pubmed":
             first_n = min(first_n, PUBMED_ESEARCH_CAP)
         first = self._esearch_page(
-            term, db, retmax=first_n, mindate=lo_s, maxdate=hi_s, datetype=datetype, sort=sort
+            term, db, retmax=first_n, mindate=lo_s, maxdate=hi_s, datetype=datetype, sort=sort, history=history
         )
         want = first.count if want_total is None else min(want_total, first.count)
         result = SearchResult(

@@ -42,7 +42,7 @@ def resolve_by_esearch(client: EntrezClient, id_type: str, values: Iterable[str]
     out: dict[str, Resolution] = {}
     for i in range(0, len(vals), per_search):
         batch = vals[i:i + per_search]
-        hits = client.esearch(search_term(id_type, batch)).ids if batch else []
+        hits = client.esearch(search_term(id_type, batch), history=False).ids if batch else []
         carriers: dict[str, list[int]] = {v: [] for v in batch}
         if hits:
             for ds in client.esummary(hits):

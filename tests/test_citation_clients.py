@@ -187,3 +187,22 @@ def test_sandbox_serves_icite_and_idconv_with_faults_and_stats(tmp_path):
         assert st["by_endpoint"] == {"icite": 1, "idconv": 1} and st["ids_requested"] == {"icite": 2, "idconv": 2}
     with SandboxServer(BUNDLED_SNAPSHOT) as sb, ICiteClient(sb.icite_url, **POLITE) as c:
         assert [b.records for b in c.pubs([39047240])] == [{}], "the bundled snapshot gives iCite nothing"
+
+
+def test_migration_3_brings_an_older_warehouse_up_to_date(tmp_path):
+    import duckdb
+
+    from litmeta.warehouse.migrations import migrate
+
+    db = tmp_path / "old.duckdb"
+    with duckdb.connect(str(db)) as con:  # a warehouse as migrations 1 and 2 left it before issue 16
+        migrate(con)
+        con.execute("INSERT INTO citation_edges (citing_pmid, cited_pmid, origin) VALUES (1, 2, 'elink_refs')")
+        for stmt in ("DROP TABLE icite_metrics", "DROP TABLE id_map", "ALTER TABLE citation_edges DROP resolved_by",
+                     "ALTER TABLE seeds DROP sources", "DELETE FROM schema_migrations WHERE version = 3"):
+            con.execute(stmt)
+    with duckdb.connect(str(db)) as con:
+        assert migrate(con) == [3]
+        assert con.execute("SELECT citing_pmid, resolved_by FROM citation_edges").fetchall() == [(1, None)]
+        assert con.execute("SELECT count(*) FROM icite_metrics").fetchall() == [(0,)]
+        assert con.execute("SELECT sources FROM citations").fetchall() == [(["elink"],)]
