@@ -22,7 +22,7 @@ MAX_TRIES_ENV = "LITMETA_MAX_TRIES"
 DEFAULT_MAX_TRIES = 10
 
 
-def preflight(base_url: str, timeout: float = 5.0) -> None:
+def preflight(base_url: str, timeout: float = 5.0, option: str = "--eutils-url / LITMETA_EUTILS_URL") -> None:
     """Fail fast, naming the URL, when nothing listens there (no HTTP request is made)."""
     parts = urlsplit(base_url)
     host = parts.hostname or ""
@@ -33,7 +33,7 @@ def preflight(base_url: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise Unreachable(
-            f"cannot reach {base_url} ({reason}); check --eutils-url / LITMETA_EUTILS_URL and the network, "
+            f"cannot reach {base_url} ({reason}); check {option} and the network, "
             "then re-run the same command"
         ) from None
 

@@ -200,11 +200,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 # -- network / refresh / ingest / search -------------------------------------------------------
-def _reach(url: str) -> None:
-    """Fail fast (exit 3, naming the URL) when nothing listens at the E-utilities base URL."""
+def _reach(url: str, option: str = "--eutils-url / LITMETA_EUTILS_URL") -> None:
+    """Fail fast (exit 3, naming the URL) when nothing listens at the E-utilities (or another service's) URL."""
     from litmeta.flows.client import preflight
 
-    preflight(url)
+    preflight(url, option=option)
 
 
 def _finish(summary: dict, db: str, title: str) -> int:
@@ -214,9 +214,19 @@ def _finish(summary: dict, db: str, title: str) -> int:
     return _exit_code(summary)
 
 
+def _reach_services(args: argparse.Namespace, sources: list[str]) -> None:
+    """Fail fast when iCite (if asked) or the PMC ID Converter cannot be reached either."""
+    from litmeta.flows.client import service_url
+
+    for name in (["icite"] if "icite" in sources else []) + ["idconv"]:
+        _reach(service_url(name, getattr(args, f"{name}_url", None), args.eutils_url),
+               f"--{name}-url / LITMETA_{name.upper()}_URL")
+
+
 def cmd_network(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
+    _reach_services(args, args.sources)
     with _writing(args.db, "network") as db, prefect_run(args.verbose):
         from litmeta.flows.network import build_network
 
@@ -236,6 +246,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
                              "register one with 'litmeta network SEED'")
         _reach(args.eutils_url)
+        _reach_services(args, ["icite"])
         with prefect_run(args.verbose):
             from litmeta.flows.network import refresh_seeds
 

@@ -206,3 +206,20 @@ def test_migration_3_brings_an_older_warehouse_up_to_date(tmp_path):
         assert con.execute("SELECT citing_pmid, resolved_by FROM citation_edges").fetchall() == [(1, None)]
         assert con.execute("SELECT count(*) FROM icite_metrics").fetchall() == [(0,)]
         assert con.execute("SELECT sources FROM citations").fetchall() == [(["elink"],)]
+
+
+def test_sources_option_and_service_urls(capsys):
+    from litmeta.flows.cli import build_parser
+    from litmeta.flows.client import service_url
+
+    args = build_parser().parse_args(["network", "39047240"])
+    assert args.sources == ["elink", "icite"]
+    assert build_parser().parse_args(["network", "1", "--sources", "icite"]).sources == ["icite"]
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["network", "1", "--sources", "elink,scopus"])
+    assert exc.value.code == 2 and "unknown source scopus" in capsys.readouterr().err
+    sandbox = "http://127.0.0.1:8123/entrez/eutils/"
+    assert service_url("icite", None, sandbox) == "http://127.0.0.1:8123/icite/"
+    assert service_url("idconv", None, sandbox) == "http://127.0.0.1:8123/idconv/"
+    assert service_url("icite", None, "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/") == "https://icite.od.nih.gov/api/"
+    assert service_url("icite", "http://mirror/icite", sandbox) == "http://mirror/icite/"

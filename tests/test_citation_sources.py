@@ -104,6 +104,8 @@ def test_sources_report_equals_the_snapshot(built):
     assert r["shared"]["icite+reflist"] == len(at["icite"] & at["reflist"])
     assert r["edges"] == len(at["elink"] | at["icite"] | at["reflist"])
     assert main(["--db", str(built["db"]), "sources", str(seed), "--format", "json"]) == 0
+    assert main(["--db", str(built["db"]), "sources", str(seed)]) == 0
+    assert main(["--db", str(built["db"]), "sources", "12345"]) == 2, "not a tracked seed: bad usage"
 
 
 def test_request_budgets(built):

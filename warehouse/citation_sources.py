@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
+from litmeta.errors import UsageError
 from litmeta.schemas import Reject
 from litmeta.warehouse.db import session
 from litmeta.warehouse.load import record_rejects
@@ -26,6 +27,10 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "reflist": ("pubmed_reflist", "pmc_reflist"),
 }
 _LIST_ORIGIN = "CASE r.origin WHEN 'pubmed' THEN 'pubmed_reflist' ELSE 'pmc_reflist' END"
+#: a reference entry's DOI and PMCID in id_map's normalised form (see litmeta.extractors.idconv.normalize_id)
+_DOI = "lower(trim(r.cited_doi))"
+_PMCID = ("CASE WHEN upper(trim(r.cited_pmcid)) LIKE 'PMC%' THEN upper(trim(r.cited_pmcid)) "
+          "ELSE 'PMC' || trim(r.cited_pmcid) END")
 
 
 def write_icite_metrics(con: duckdb.DuckDBPyConnection, arrow: pa.Table, run_id: str, now: dt.datetime) -> int:
@@ -59,11 +64,10 @@ def unresolved_reference_ids(db: str, citing: Iterable[int]) -> dict[str, list[s
         try:
             rows = con.execute(
                 "WITH ids AS ("
-                " SELECT 'doi' AS id_type, lower(trim(cited_doi)) AS id_value FROM reference_entries"
+                f" SELECT 'doi' AS id_type, {_DOI} AS id_value FROM reference_entries r"
                 "  WHERE cited_pmid IS NULL AND nullif(trim(cited_doi), '') IS NOT NULL"
                 "    AND citing_pmid IN (SELECT pmid FROM _citing)"
-                " UNION SELECT 'pmcid', CASE WHEN upper(trim(cited_pmcid)) LIKE 'PMC%' THEN upper(trim(cited_pmcid))"
-                "   ELSE 'PMC' || trim(cited_pmcid) END FROM reference_entries"
+                f" UNION SELECT 'pmcid', {_PMCID} FROM reference_entries r"
                 "  WHERE cited_pmid IS NULL AND nullif(trim(cited_pmcid), '') IS NOT NULL"
                 "    AND citing_pmid IN (SELECT pmid FROM _citing))"
                 " SELECT id_type, id_value FROM ids WHERE NOT EXISTS (SELECT 1 FROM id_map m WHERE"
@@ -101,8 +105,8 @@ def write_resolutions(db: str, run_id: str, resolutions: list[dict], rejects: li
                 "CREATE OR REPLACE TEMP VIEW _resolved AS "
                 f"SELECT DISTINCT ON (r.citing_pmid, m.pmid, {_LIST_ORIGIN}) r.citing_pmid, m.pmid AS cited_pmid, "
                 f"{_LIST_ORIGIN} AS origin, m.resolved_by FROM reference_entries r JOIN id_map m ON m.status = "
-                "'resolved' AND ((m.id_type = 'doi' AND m.id_value = lower(trim(r.cited_doi))) OR (m.id_type = "
-                "'pmcid' AND m.id_value = upper(trim(r.cited_pmcid)))) WHERE r.cited_pmid IS NULL AND r.citing_pmid "
+                f"'resolved' AND ((m.id_type = 'doi' AND m.id_value = {_DOI}) OR (m.id_type = "
+                f"'pmcid' AND m.id_value = {_PMCID})) WHERE r.cited_pmid IS NULL AND r.citing_pmid "
                 "IN (SELECT pmid FROM _citing) AND r.citing_pmid <> m.pmid "
                 "ORDER BY r.citing_pmid, m.pmid, origin, m.resolved_by")
             con.execute("UPDATE citation_edges AS t SET last_seen = ? FROM _resolved b WHERE t.citing_pmid = "
@@ -133,8 +137,8 @@ def reference_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "   OR m_pmc.status IN ('resolved', 'ambiguous'), false)),"
         " count(*) FILTER (WHERE nullif(trim(r.cited_doi), '') IS NULL AND nullif(trim(r.cited_pmcid), '') IS NULL)"
         " FROM reference_entries r"
-        " LEFT JOIN id_map m_doi ON m_doi.id_type = 'doi' AND m_doi.id_value = lower(trim(r.cited_doi))"
-        " LEFT JOIN id_map m_pmc ON m_pmc.id_type = 'pmcid' AND m_pmc.id_value = upper(trim(r.cited_pmcid))"
+        f" LEFT JOIN id_map m_doi ON m_doi.id_type = 'doi' AND m_doi.id_value = {_DOI}"
+        f" LEFT JOIN id_map m_pmc ON m_pmc.id_type = 'pmcid' AND m_pmc.id_value = {_PMCID}"
         " WHERE r.cited_pmid IS NULL AND r.citing_pmid IN (SELECT pmid FROM _citing)"
     ).fetchall()[0]
     return {"references_resolved": row[0], "references_ambiguous": row[1],
@@ -155,6 +159,8 @@ def sources_report(db: str, seed: int) -> dict:
     names = list(SOURCES)
     out: dict = {"seed": seed, "scopes": {}}
     with session(db, read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM seeds WHERE seed_pmid = ?", [seed]).fetchall()[0][0]:
+            raise UsageError(f"{seed} is not a tracked seed in {db}; register it with 'litmeta network {seed}'")
         for scope, where in scopes.items():
             sql = (f"WITH p AS (SELECT citing_pmid, cited_pmid, list(DISTINCT CASE {case} END) AS s "
                    f"FROM citation_edges WHERE {where} GROUP BY 1, 2) SELECT "

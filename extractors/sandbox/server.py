@@ -465,7 +465,8 @@ def run_sandbox(
     snap = server.snapshot
     print(
         f"sandbox: {len(snap.pubmed)} PubMed records, {len(snap.pmc)} PMC articles, "
-        f"{snap.link_count} links, {len(snap.searches)} searches from {snap.root}"
+        f"{snap.link_count} links, {len(snap.searches)} searches, {len(snap.services.icite)} iCite records, "
+        f"{len(snap.services.idconv)} ID-converter ids from {snap.root}"
         + (f"; faults {server.app.faults}" if server.app.faults.active else "")
         + ("" if rate_limit else "; rate limit OFF"),
         file=sys.stderr,
