@@ -1,6 +1,6 @@
 """iCite and the PMC ID Converter beside elink, end to end on a synthetic snapshot (issue 16, lines 1, 2, 4).
 
-Test size: 600 synthetic articles (the issue's 5,000 / 2,000-member figures are the same properties at a
+Test size: 300 synthetic articles (the issue's 5,000 / 2,000-member figures are the same properties at a
 larger size; bench/chaos.py --citation-sources runs that size). Expected figures are computed from the
 snapshot files themselves (links.tsv, icite.jsonl, idconv.tsv, the records), never from litmeta.
 """
@@ -21,7 +21,7 @@ from tests.conftest import require_corpus
 
 pytestmark = pytest.mark.corpus
 
-N = 600
+N = 300
 
 
 def q(db: Path, sql: str, params: list | None = None) -> list[tuple]:
