@@ -27,7 +27,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "reflist": ("pubmed_reflist", "pmc_reflist"),
 }
 _LIST_ORIGIN = "CASE r.origin WHEN 'pubmed' THEN 'pubmed_reflist' ELSE 'pmc_reflist' END"
-#: a reference entry's DOI and PMCID in id_map's normalised form (see litmeta.extractors.idconv.normalize_id)
+#: a reference entry's DOI and PMCID in id_map's normalised form (the ID converter client's normalize_id)
 _DOI = "lower(trim(r.cited_doi))"
 _PMCID = ("CASE WHEN upper(trim(r.cited_pmcid)) LIKE 'PMC%' THEN upper(trim(r.cited_pmcid)) "
           "ELSE 'PMC' || trim(r.cited_pmcid) END")
