@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import random
 import re
 import threading
 import time
@@ -47,7 +46,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -63,6 +61,9 @@ from litmeta.extractors.errors import (
     EntrezSearchCapError,
 )
 from litmeta.extractors.ratelimit import SlidingWindowLimiter
+from litmeta.extractors.retry import Backoff
+from litmeta.extractors.retry import Transient as _Retry
+from litmeta.extractors.retry import retry_after as _retry_after
 from litmeta.extractors.snapshot_recorder import SnapshotRecorder
 
 __all__ = [
@@ -261,14 +262,6 @@ class ClientStats:
         return f"ClientStats({self.as_dict()})"
 
 
-class _Retry(Exception):
-    def __init__(self, reason: str, detail: str = "", retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-        self.retry_after = retry_after
-
-
 class _Permanent(Exception):
     def __init__(self, reason: str, detail: str = "", status: int | None = None) -> None:
         super().__init__(reason)
@@ -316,21 +309,6 @@ _TRANSIENT_WORDS = ("backend", "fail", "timeout", "timed out", "unavailable", "t
 def _is_transient_text(text: str) -> bool:
     low = text.lower()
     return not any(p in low for p in _PERMANENT_ERROR_PATTERNS) and any(w in low for w in _TRANSIENT_WORDS)
-
-
-def _retry_after(resp: requests.Response) -> float | None:
-    v = resp.headers.get("Retry-After")
-    if not v:
-        return None
-    try:
-        return max(0.0, float(v))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(v)
-        return max(0.0, (when - datetime.now(when.tzinfo or timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _excerpt(body: bytes, n: int = 200) -> str:
@@ -426,8 +404,7 @@ class EntrezClient:
         self.session = session or requests.Session()
         self.session.headers.setdefault("User-Agent", f"{tool} (litmeta E-utilities client)")
         self.stats = ClientStats()
-        self._rng = random.Random(seed)
-        self._rng_lock = threading.Lock()
+        self.backoff = Backoff(backoff_base, backoff_cap, rate_limit_backoff, max_retry_after, seed)
         self.recorder = SnapshotRecorder(record_snapshot, base_url) if record_snapshot else None
 
     # ------------------------------------------------------------------------- housekeeping
@@ -474,14 +451,7 @@ class EntrezClient:
         return self.redact(" ".join(parts))
 
     def _backoff(self, attempt: int, err: _Retry) -> float:
-        with self._rng_lock:
-            jitter = self._rng.uniform(0.5, 1.0)
-        delay = jitter * min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        if err.reason == "http_429" or err.reason == "rate_limited":
-            delay = max(delay, self.rate_limit_backoff * (0.75 + 0.25 * jitter))
-        if err.retry_after is not None:
-            delay = max(delay, min(err.retry_after, self.max_retry_after))
-        return delay
+        return self.backoff.delay(attempt, err)
 
     def _call(
         self,
