@@ -321,3 +321,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path in export_warehouse(args.db, args.out, formats, args.seed):
         print(path)
     return 0
+
+
+# -- mirror --------------------------------------------------------------------------------
+def _mirror_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    base = Path(str(Path(args.db).expanduser()) + ".mirror")
+    return (args.downloads or base / "files"), (args.shards or base / "shards")
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    from litmeta.flows.client import Unreachable, preflight
+
+    ftp_url = args.ftp_url if args.ftp_url.endswith("/") else args.ftp_url + "/"
+    if not ftp_url.startswith(("http://", "https://")):
+        raise UsageError(f"--ftp-url {args.ftp_url!r}: not an http(s) URL; e.g. https://ftp.ncbi.nlm.nih.gov/pubmed/")
+    baseline, updates = (args.baseline, args.updates) if (args.baseline or args.updates) else (True, True)
+    downloads, shards = _mirror_dirs(args)
+    try:
+        preflight(ftp_url)
+    except Unreachable:
+        raise Unreachable(f"cannot reach {ftp_url}; check --ftp-url / LITMETA_FTP_URL and the network, "
+                          "then re-run the same command") from None
+    if args.status:
+        return _mirror_status(args.db, ftp_url, baseline, updates, downloads, shards, args.tool, args.email)
+    check_writable(check_path(args.db))
+    with _writing(args.db, "mirror") as db, prefect_run(args.verbose):
+        from litmeta.flows.mirror import mirror, task_runner
+
+        flow = mirror.with_options(task_runner=task_runner(args.workers, args.dask_address))
+        summary = flow(db=db, ftp_url=ftp_url, baseline=baseline, updates=updates, downloads=str(downloads),
+                       shards=str(shards), max_files=args.max_files, email=args.email, tool=args.tool,
+                       show_progress=sys.stderr.isatty())
+        print(f"mirrored: {summary['files_listed']} file(s) listed, {summary['files_merged']} merged")
+        return _finish(summary, db, "litmeta mirror")
+
+
+def _mirror_status(db: str, ftp_url: str, baseline: bool, updates: bool, downloads: Path, shards: Path,
+                   tool: str, email: str | None) -> int:
+    """Print each listed file that is not loaded, and what it waits for; nothing is written."""
+    from litmeta.extractors.ftp import FOLDERS, PubmedFtp
+    from litmeta.flows.mirror import plan
+    from litmeta.warehouse.mirror import mirrored_files
+
+    client = PubmedFtp(ftp_url, tool=tool, email=email)
+    listed = sorted(f for folder, on in zip(FOLDERS, (baseline, updates), strict=True) if on
+                    for f in client.listing(folder))
+    state = mirrored_files(db, read_only=True) if Path(db).exists() else {}
+    work = plan(client, listed, state, downloads, shards)
+    pending = [w for w in work if w.todo]
+    for w in pending:
+        print(f"pending: {w.file.folder}/{w.file.name}: {w.todo}")
+    print(f"{len(listed)} file(s) listed at {ftp_url}: {len(listed) - len(pending)} loaded, {len(pending)} pending")
+    return 0
