@@ -179,7 +179,7 @@ def task_runner(workers: int | None, address: str | None):
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers or os.cpu_count() or 1, "threads_per_worker": 1,
-                                          "processes": True, "dashboard_address": None})
+                                          "processes": True, "dashboard_address": ":0"})
 
 
 def _shard_result(future, name: str) -> ShardSet:
