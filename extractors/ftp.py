@@ -76,10 +76,11 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class Download:
-    """A verified download: where it is, its md5, size, and whether a first copy had to be fetched again."""
+    """A verified download: where it is, its md5 and sha256, size, and whether a first copy had to be fetched again."""
 
     path: Path
     md5: str
+    sha256: str
     size: int
     refetched: bool
 
@@ -198,10 +199,10 @@ class PubmedFtp:
             if round_ == 2:
                 expected = self.md5(file)
             self._retrying(f"GET {self.url(file.folder, file.name)}", lambda: self._fetch_into(file, part))
-            got = _md5_of(part)
+            got, sha256 = _digests(part)
             if got == expected:
                 os.replace(part, final)
-                return Download(final, got, final.stat().st_size, refetched=round_ == 2)
+                return Download(final, got, sha256, final.stat().st_size, refetched=round_ == 2)
             log.warning("FTP %s: md5 %s, published %s: fetching it again", file.name, got, expected)
             part.unlink()
         raise Md5Refused(file.name, expected, got)
@@ -236,9 +237,11 @@ class PubmedFtp:
                 raise Transient("truncated", f"{type(exc).__name__}; resuming from what arrived") from None
 
 
-def _md5_of(path: Path) -> str:
-    h = hashlib.md5()
+def _digests(path: Path) -> tuple[str, str]:
+    """(md5, sha256) of the file, in one read."""
+    md5, sha = hashlib.md5(), hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+            md5.update(chunk)
+            sha.update(chunk)
+    return md5.hexdigest(), sha.hexdigest()

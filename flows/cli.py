@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--downloads", type=Path, default=None, metavar="DIR",
                    help="downloaded files (default: DB.mirror/files)")
     s.add_argument("--max-files", type=positive, default=None, metavar="N", help="do at most N files this run")
+    s.add_argument("--rebuild", action="store_true",
+                   help="load into a fresh file DB.rebuild and swap it in for DB when complete (a new baseline year)")
     s.add_argument("--status", action="store_true", help="print what is pending and exit (no download, no writes)")
 
     s = verb("sql", "read-only SQL on the warehouse (and nothing else: no files, no configuration changes)",
@@ -186,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("serve", "run Prefect deployments with schedules (refresh daily by default)",
              "litmeta serve --cron '0 3 * * *'")
     s.add_argument("--cron", default="0 3 * * *", help="cron schedule for refresh and saved searches (default daily 03:00)")
+    s.add_argument("--mirror", action="store_true",
+                   help="also schedule 'litmeta mirror --updates' (PubMed's update files, docs/scale.md)")
+    s.add_argument("--mirror-cron", default="0 5 * * *", help="its cron schedule (default daily 05:00)")
+    s.add_argument("--workers", type=positive, default=None, help="for --mirror: local Dask worker processes")
+    s.add_argument("--dask-address", default=None, help="for --mirror: an existing Dask scheduler")
     s.add_argument("--register-only", action="store_true",
                    help="create the deployments and their schedules, then exit (a worker or another serve runs them)")
 

@@ -113,18 +113,19 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
         state = mirrored_files(db)
         check_year(listed, state)
         work = [w for w in plan(client, listed, state, dl_dir, shard_dir) if w.todo]
+        pending_after = 0
         if max_files is not None:
-            work = work[:max_files]
+            work, pending_after = work[:max_files], max(0, len(work) - max_files)
         refused: list[str] = []
         with _progress(show_progress) as progress:
             bars = {k: progress.add_task(k, total=len(work), rate="") for k in ("downloaded", "sharded", "merged")}
             progress.add_task("listed", total=len(listed), completed=len(listed), rate="")
             futures = {}
 
-            def submit(w: FileWork) -> None:
+            def submit(w: FileWork, sha256: str | None = None) -> None:
                 local = dl_dir / w.file.name
                 futures[w.file.name] = shard_file.submit(str(local.resolve()), w.file.name, str(shard_dir),
-                                                         file_sha256(local))
+                                                         sha256 or file_sha256(local))
 
             with ThreadPoolExecutor(client.parallel) as pool:
                 fetching = {pool.submit(client.download, w.file, dl_dir, w.md5): w
@@ -143,9 +144,9 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
                         w.todo = None
                         continue
                     file_downloaded(db, rec.run_id, w.file.name, client.url(w.file.folder, w.file.name), d.md5,
-                                    file_sha256(d.path), d.size, listed_modified(w.file))
+                                    d.sha256, d.size, listed_modified(w.file))
                     progress.advance(bars["downloaded"])
-                    submit(w)
+                    submit(w, d.sha256)
             for w in work:
                 fut = futures.get(w.file.name)
                 if fut is not None:
@@ -160,6 +161,7 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
         rec.stats.add(stats)
         rec.http_requests = 0
         rec.extra.update(files_listed=len(listed), files_merged=len(ready), files_refused=len(refused),
+                         files_pending=pending_after + len(refused),
                          ftp_retries=client.retries)
         if refused:
             raise FilesRefused("; ".join(refused))
@@ -197,7 +199,7 @@ def check_year(listed: list[RemoteFile], state: dict[str, MirroredFile]) -> None
     import re
 
     held = {int(m.group(1)) for n in state if (m := re.match(r"^pubmed(\d{2})n", n))}
-    new = {f.year for f in listed if f.folder == "baseline"}
+    new = {f.year for f in listed}
     if held and new and max(new) > max(held):
         raise NewBaselineYear(
             f"the FTP site lists a new baseline year (pubmed{max(new)}; this warehouse holds pubmed{max(held)}): "

@@ -118,20 +118,30 @@ def test_status_prints_pending(clean, sandbox, tmp_path, capsys):
     assert not (tmp_path / "new.duckdb").exists()
 
 
-def test_download_faults_for_three_seeds_equal_the_clean_run(clean, snap, cluster, tmp_path, prefect_api):
-    want = hashes(clean, {"source_files", "raw_documents"})
+def test_download_faults_equal_the_clean_run(clean, snap, cluster, tmp_path, prefect_api):
+    """Every download fault kind at once: the run's warehouse equals the clean run's (seed 1); for seeds
+    1-3 every file arrives byte for byte, which is all the parse and the merge see."""
+    from litmeta.extractors.ftp import PubmedFtp
+    from litmeta.extractors.retry import Backoff
+
     served: dict[str, int] = {}
     for seed in (1, 2, 3):
-        db = tmp_path / f"faults{seed}.duckdb"
         with SandboxServer(snap, faults=f"{FAULTS},seed={seed}") as sb:
-            codes = [mirror(db, sb.ftp_url, "--dask-address", cluster.scheduler_address)]
-            while codes[-1] == 3 and len(codes) < 3:  # a file whose md5 was faulted twice is refused: re-run
-                codes.append(mirror(db, sb.ftp_url, "--dask-address", cluster.scheduler_address))
+            if seed == 1:
+                db = tmp_path / "faults.duckdb"
+                codes = [mirror(db, sb.ftp_url, "--dask-address", cluster.scheduler_address)]
+                while codes[-1] == 3 and len(codes) < 3:  # a file whose md5 was faulted twice is refused: re-run
+                    codes.append(mirror(db, sb.ftp_url, "--dask-address", cluster.scheduler_address))
+                assert codes[-1] == 0, codes
+                assert hashes(db, {"source_files", "raw_documents"}) == hashes(clean, {"source_files", "raw_documents"})
+                assert rows(db, "SELECT count(*) FROM source_files WHERE loaded_at IS NOT NULL") == [(6,)]
+            else:
+                client = PubmedFtp(sb.ftp_url, backoff=Backoff(base=0.01, rate_limit_backoff=0.01), max_tries=30)
+                for f in client.listing("baseline") + client.listing("updatefiles"):
+                    d = client.download(f, tmp_path / str(seed))
+                    assert d.path.read_bytes() == (snap / "ftp" / f.folder / f.name).read_bytes()
             for kind, n in sb.stats()["ftp_faults"].items():
                 served[kind] = served.get(kind, 0) + n
-        assert codes[-1] == 0, codes
-        assert hashes(db, {"source_files", "raw_documents"}) == want
-        assert rows(db, "SELECT count(*) FROM source_files WHERE loaded_at IS NOT NULL") == [(6,)]
     assert sum(served.values()) >= 5, served  # each kind alone: test_each_download_fault_kind_is_survived
 
 
@@ -192,26 +202,23 @@ def _kill_a_busy_worker(address: str, stop: threading.Event, killed: list) -> No
             time.sleep(0.002)
 
 
-def test_worker_killed_mid_run_is_rescheduled(clean, sandbox, cluster, tmp_path, prefect_api):
+def test_worker_killed_then_litmeta_killed_mid_merge_then_rerun_equals_the_clean_run(
+        clean, sandbox, cluster, tmp_path, prefect_api):
+    """One run loses a Dask worker while it parses (its files are rescheduled: every file is sharded), then
+    litmeta itself is SIGKILLed inside the merge transaction; the warehouse opens, and a re-run only merges."""
     db = tmp_path / "m.duckdb"
+    args = ["--db", str(db), "--ftp-url", sandbox.ftp_url, "mirror", "--dask-address", cluster.scheduler_address]
     stop, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_a_busy_worker, args=(cluster.scheduler_address, stop, killed))
     killer.start()
     try:
-        assert mirror(db, sandbox.ftp_url, "--dask-address", cluster.scheduler_address) == 0
+        r = run_cli(args, prefect_api | {"LITMETA_CRASH_AT": "mirror-merge:1"})
     finally:
         stop.set()
         killer.join()
     assert killed, "no worker was seen busy"
-    assert hashes(db, {"source_files"}) == hashes(clean, {"source_files"})
-
-
-def test_killed_mid_merge_then_rerun_equals_the_clean_run(clean, sandbox, cluster, tmp_path, prefect_api):
-    db = tmp_path / "m.duckdb"
-    args = ["--db", str(db), "--ftp-url", sandbox.ftp_url, "mirror", "--dask-address", cluster.scheduler_address]
-    r = run_cli(args, prefect_api | {"LITMETA_CRASH_AT": "mirror-merge:1"})
     assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
-    # the warehouse opens: the merge's transaction never committed; every file is sharded, none loaded
+    # the merge's transaction never committed; every file is sharded (the lost worker's too), none loaded
     assert rows(db, "SELECT count(*) FROM articles") == [(0,)]
     assert rows(db, "SELECT count(*) FROM source_files WHERE sharded_at IS NOT NULL AND loaded_at IS NULL") == [(6,)]
     sandbox.reset_stats()
@@ -219,3 +226,56 @@ def test_killed_mid_merge_then_rerun_equals_the_clean_run(clean, sandbox, cluste
     assert file_gets(sandbox.stats()) == 0  # the re-run only merged
     assert hashes(db, {"source_files"}) == hashes(clean, {"source_files"})
     assert rows(db, "SELECT status FROM ingest_runs ORDER BY started_at") == [("interrupted",), ("completed",)]
+
+
+def test_new_baseline_year_is_refused_then_rebuilt_and_swapped_in(clean, snap, cluster, tmp_path, prefect_api, capsys):
+    """pubmed27 listed on a pubmed26 warehouse: refused with what to do; --rebuild builds it in DB.rebuild,
+    a run cut short (--max-files, like a missed night) leaves DB as it was, the next run does only the rest
+    (one file) and swaps the complete file in."""
+    import shutil
+
+    new = tmp_path / "snap27"
+    for folder in ("baseline", "updatefiles"):
+        (new / "ftp" / folder).mkdir(parents=True)
+        for f in (snap / "ftp" / folder).glob("*.xml.gz"):
+            name = f.name.replace("pubmed26", "pubmed27")
+            (new / "ftp" / folder / name).write_bytes(f.read_bytes())
+            (new / "ftp" / folder / (name + ".md5")).write_text(
+                f"MD5({name})= {hashlib.md5(f.read_bytes()).hexdigest()}\n")
+    (new / "meta.json").write_text("{}")
+    db = tmp_path / "m.duckdb"
+    shutil.copy(clean, db)
+    address = ["--dask-address", cluster.scheduler_address]
+    with SandboxServer(new) as sb:
+        assert mirror(db, sb.ftp_url, "--updates", *address) == 3
+        assert "new baseline year (pubmed27; this warehouse holds pubmed26)" in capsys.readouterr().err
+        assert mirror(db, sb.ftp_url, "--rebuild", "--max-files", "5", *address) == 3
+        assert "1 file(s) still to do" in capsys.readouterr().err
+        assert rows(db, "SELECT count(*) FROM source_files WHERE path LIKE 'pubmed27%'") == [(0,)]
+        sb.reset_stats()
+        assert mirror(db, sb.ftp_url, "--rebuild", *address) == 0
+        assert file_gets(sb.stats()) == 1  # only the update file the first run did not reach
+    assert not Path(str(db) + ".rebuild").exists()
+    assert rows(db, "SELECT count(*) FROM source_files WHERE path LIKE 'pubmed27%' AND loaded_at IS NOT NULL") == [(6,)]
+    assert rows(db, "SELECT count(*) FROM source_files WHERE path LIKE 'pubmed26%'") == [(0,)]
+    names_differ = PROVENANCE | {"deleted_articles"}  # deleted_articles.source is the deleting file's name
+    assert hashes(db, names_differ) == hashes(clean, names_differ)
+    assert rows(db, "SELECT pmid FROM deleted_articles ORDER BY 1") == rows(clean, "SELECT pmid FROM deleted_articles ORDER BY 1")
+
+
+def test_serve_schedules_the_nightly_mirror(tmp_path, prefect_api):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+
+    db = tmp_path / "serve.duckdb"
+    assert main(["--db", str(db), "serve", "--register-only", "--mirror", "--mirror-cron", "30 5 * * *"]) == 0
+
+    async def read():
+        async with get_client() as client:
+            d = await client.read_deployment_by_name("mirror/litmeta-mirror-updates")
+            return [s.schedule.cron for s in d.schedules], d.parameters
+
+    crons, params = asyncio.run(read())
+    assert crons == ["30 5 * * *"]
+    assert params["updates"] is True and params["baseline"] is False and params["db"] == str(db.resolve())
