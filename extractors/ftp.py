@@ -100,6 +100,8 @@ class PubmedFtp:
         self._local = threading.local()
         self.user_agent = f"{tool} (litmeta PubMed mirror{'; ' + email if email else ''})"
         self.retries = 0
+        self.requests = 0  # HTTP requests made, retries included
+        self._count = threading.Lock()
 
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
@@ -132,6 +134,8 @@ class PubmedFtp:
         raise AssertionError("unreachable")
 
     def _get(self, url: str, **kw) -> requests.Response:
+        with self._count:
+            self.requests += 1
         try:
             resp = self._session().get(url, timeout=self.timeout, **kw)
         except requests.Timeout as exc:

@@ -74,3 +74,8 @@ def write_shards(path: str, name: str, shards: str, source_name: str, sha256: st
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def remove_shards(shard: ShardSet) -> None:
+    """Delete a shard set once merged (the warehouse holds its rows; a re-run does not need it)."""
+    shutil.rmtree(shard.folder, ignore_errors=True)

@@ -10,7 +10,8 @@
    this process is the only writer.
 
 Every step is recorded in `source_files`, so a re-run after any failure does only what is missing. A file
-refused for its md5 does not stop the others; the run then ends with `Md5Refused` (exit 3).
+refused for its md5 (or that the site keeps failing for) does not stop the others; the run then ends
+with `FilesRefused` naming them (exit 3).
 """
 
 from __future__ import annotations
@@ -26,17 +27,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from litmeta.errors import CouldNotFinish
 from litmeta.extractors.files import file_sha256
-from litmeta.extractors.ftp import FOLDERS, Md5Refused, PubmedFtp, RemoteFile
-from litmeta.extractors.shards import write_shards
+from litmeta.extractors.ftp import FOLDERS, PubmedFtp, RemoteFile
+from litmeta.extractors.shards import remove_shards, write_shards
 from litmeta.flows.client import DEFAULT_MAX_TRIES, MAX_TRIES_ENV
 from litmeta.flows.runs import tracked_run
 from litmeta.schemas.shards import ShardSet, read_manifest
 from litmeta.warehouse.load import BATCH_RECORDS
-from litmeta.warehouse.mirror import MirroredFile, file_downloaded, file_sharded, merge_shards, mirrored_files
+from litmeta.warehouse.mirror import (
+    MirroredFile,
+    file_downloaded,
+    files_sharded,
+    merge_shards,
+    mirrored_files,
+)
 
 
 class FilesRefused(CouldNotFinish):
-    """Some files could not be fetched intact (named); the others were loaded."""
+    """Some files could not be fetched intact (named, with why); the others were loaded."""
 
 
 class NewBaselineYear(CouldNotFinish):
@@ -85,7 +92,7 @@ def plan(client: PubmedFtp, files: list[RemoteFile], state: dict[str, MirroredFi
     return out
 
 
-@task(name="shard-file", cache_policy=NO_CACHE)
+@task(name="shard-file", task_run_name="shard {name}", cache_policy=NO_CACHE)
 def shard_file(path: str, name: str, shards: str, sha256: str) -> ShardSet:
     """Parse one downloaded file into its shard set (runs on a Dask worker). Its rows name it by its FTP
     name (deleted_articles.source), the same on every machine."""
@@ -139,7 +146,7 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
                     w = fetching[done]
                     try:
                         d = done.result()
-                    except Md5Refused as exc:
+                    except CouldNotFinish as exc:  # refused for its md5, or the site kept failing for it
                         refused.append(str(exc))
                         w.todo = None
                         continue
@@ -147,19 +154,23 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
                                     d.sha256, d.size, listed_modified(w.file))
                     progress.advance(bars["downloaded"])
                     submit(w, d.sha256)
-            for w in work:
-                fut = futures.get(w.file.name)
-                if fut is not None:
-                    w.shard = _shard_result(fut, w.file.name)
-                    file_sharded(db, w.shard)
-                if w.todo:
-                    progress.advance(bars["sharded"])
+            try:
+                for w in work:
+                    fut = futures.get(w.file.name)
+                    if fut is not None:
+                        w.shard = _shard_result(fut, w.file.name)
+                    if w.todo:
+                        progress.advance(bars["sharded"])
+            finally:  # what was sharded stays recorded, whatever failed after
+                files_sharded(db, [w.shard for w in work if w.file.name in futures and w.shard is not None])
             ready = [w.shard for w in work if w.todo and w.shard is not None]
             stats = merge_shards(db, rec.run_id, ready)
+            for shard in ready:  # merged and committed: the warehouse holds the rows now
+                remove_shards(shard)
             progress.update(bars["merged"], advance=len(ready),
                             rate=f"{sum(s.records for s in ready)} records")
         rec.stats.add(stats)
-        rec.http_requests = 0
+        rec.http_requests = client.requests
         rec.extra.update(files_listed=len(listed), files_merged=len(ready), files_refused=len(refused),
                          files_pending=pending_after + len(refused),
                          ftp_retries=client.retries)

@@ -72,10 +72,14 @@ def file_downloaded(db: str, run_id: str, name: str, url: str, md5: str, sha256:
         con.execute("COMMIT")
 
 
-def file_sharded(db: str, shard: ShardSet) -> None:
+def files_sharded(db: str, shards: Sequence[ShardSet]) -> None:
+    """Record the shard sets written (in one short session: opening the warehouse costs more than the rows)."""
+    if not shards:
+        return
+    now = utcnow()
     with session(db) as con:
-        con.execute("UPDATE source_files SET sharded_at = ?, records = ?, deletions = ? WHERE path = ?",
-                    [utcnow(), shard.records, shard.deletions, shard.name])
+        con.executemany("UPDATE source_files SET sharded_at = ?, records = ?, deletions = ? WHERE path = ?",
+                        [[now, s.records, s.deletions, s.name] for s in shards])
 
 
 def _files_table(shards: Sequence[ShardSet]) -> pa.Table:
