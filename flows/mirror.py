@@ -17,6 +17,7 @@ with `FilesRefused` naming them (exit 3).
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,10 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
             work, pending_after = work[:max_files], max(0, len(work) - max_files)
         refused: list[str] = []
         with _progress(show_progress) as progress:
-            bars = {k: progress.add_task(k, total=len(work), rate="") for k in ("downloaded", "sharded", "merged")}
             progress.add_task("listed", total=len(listed), completed=len(listed), rate="")
+            bars = {k: progress.add_task(k, total=len(work), rate="") for k in ("downloaded", "sharded", "merged")}
             futures = {}
+            started, fetched, parsed = time.monotonic(), 0, 0
 
             def submit(w: FileWork, sha256: str | None = None) -> None:
                 local = dl_dir / w.file.name
@@ -152,23 +154,29 @@ def mirror(db: str, ftp_url: str, baseline: bool = True, updates: bool = True, d
                         continue
                     file_downloaded(db, rec.run_id, w.file.name, client.url(w.file.folder, w.file.name), d.md5,
                                     d.sha256, d.size, listed_modified(w.file))
-                    progress.advance(bars["downloaded"])
+                    fetched += d.size
+                    progress.update(bars["downloaded"], advance=1,
+                                    rate=f"{fetched / 1e6 / max(1e-3, time.monotonic() - started):.1f} MB/s")
                     submit(w, d.sha256)
             try:
                 for w in work:
                     fut = futures.get(w.file.name)
                     if fut is not None:
                         w.shard = _shard_result(fut, w.file.name)
+                        parsed += w.shard.records
                     if w.todo:
-                        progress.advance(bars["sharded"])
+                        progress.update(bars["sharded"], advance=1,
+                                        rate=f"{parsed / max(1e-3, time.monotonic() - started):.0f} records/s")
             finally:  # what was sharded stays recorded, whatever failed after
                 files_sharded(db, [w.shard for w in work if w.file.name in futures and w.shard is not None])
             ready = [w.shard for w in work if w.todo and w.shard is not None]
+            merge_started = time.monotonic()
             stats = merge_shards(db, rec.run_id, ready)
             for shard in ready:  # merged and committed: the warehouse holds the rows now
                 remove_shards(shard)
+            merged = sum(s.records for s in ready)
             progress.update(bars["merged"], advance=len(ready),
-                            rate=f"{sum(s.records for s in ready)} records")
+                            rate=f"{merged / max(1e-3, time.monotonic() - merge_started):.0f} records/s")
         rec.stats.add(stats)
         rec.http_requests = client.requests
         rec.extra.update(files_listed=len(listed), files_merged=len(ready), files_refused=len(refused),
