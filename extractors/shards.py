@@ -2,8 +2,7 @@
 
 A Dask worker runs `write_shards` for one downloaded file: the existing parser
 (`litmeta.extractors.pubmed_xml.iter_batches`) streams its batches, each table's rows go to
-``{shards}/{name}/{table}.parquet`` with a ``_row`` column (the row's position in the file, so the merge
-can keep document order), DeleteCitation PMIDs to ``_deleted.parquet``, and ``manifest.json`` says what
+``{shards}/{name}/{table}.parquet`` with ``_row`` and ``_batch`` columns (`litmeta.schemas.shards`), DeleteCitation PMIDs to ``_deleted.parquet``, and ``manifest.json`` says what
 is there (records, deletions, rejects, the file's sha256). Everything is written in a hidden sibling
 folder first and renamed into place, so a shard set is either whole or absent: a worker killed part-way
 leaves only a hidden folder, which the next try replaces. The shard folder must be a filesystem path
@@ -23,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from litmeta.extractors import pubmed_xml
-from litmeta.schemas.shards import DELETED, MANIFEST, ROW, ShardSet
+from litmeta.schemas import TABLES
+from litmeta.schemas.shards import BATCH, DELETED, MANIFEST, ROW, ShardSet
 
 
 def write_shards(path: str, name: str, shards: str, source_name: str, sha256: str,
@@ -40,16 +40,21 @@ def write_shards(path: str, name: str, shards: str, source_name: str, sha256: st
     writers: dict[str, pq.ParquetWriter] = {}
     deleted: list[int] = []
     try:
-        for batch in pubmed_xml.iter_batches(path, source_name=source_name, source_sha256=sha256,
-                                             batch_size=batch_records):
+        for n, batch in enumerate(pubmed_xml.iter_batches(path, source_name=source_name, source_sha256=sha256,
+                                                          batch_size=batch_records)):
             out.records += batch.n_records
             deleted.extend(batch.deleted_pmids)
             out.rejects.extend(asdict(r) for r in batch.rejects)
             for table, arrow in batch.tables.items():
                 if not arrow.num_rows:
                     continue
+                key = list(TABLES[table].key)
+                repeats = arrow.num_rows - arrow.select(key).group_by(key).aggregate([]).num_rows
+                if repeats:  # a record listing an entry twice: the merge keeps the first (as litmeta load does)
+                    out.repeats[table] = out.repeats.get(table, 0) + repeats
                 start = out.tables.get(table, 0)
                 arrow = arrow.append_column(ROW, pa.array(range(start, start + arrow.num_rows), pa.int64()))
+                arrow = arrow.append_column(BATCH, pa.array([n] * arrow.num_rows, pa.int32()))
                 if table not in writers:
                     writers[table] = pq.ParquetWriter(tmp / f"{table}.parquet", arrow.schema, compression="zstd")
                 writers[table].write_table(arrow)

@@ -1,8 +1,9 @@
 """A Parquet shard set: one PubMed file's parsed rows, one Parquet file per table (`litmeta mirror`).
 
 Written by `litmeta.extractors.shards` on a Dask worker, merged by `litmeta.warehouse.mirror`:
-``{shards}/{name}/{table}.parquet`` with the table's columns and ``_row`` (the row's position in the
-file), ``_deleted.parquet`` (DeleteCitation PMIDs) and ``manifest.json`` (this `ShardSet`).
+``{shards}/{name}/{table}.parquet`` with the table's columns, ``_row`` (the row's position in the
+file) and ``_batch`` (the parser's batch it came in: a batch never holds a PMID twice, so (``_batch``,
+PMID) names one record of the file even when the file repeats a PMID), ``_deleted.parquet`` (DeleteCitation PMIDs) and ``manifest.json`` (this `ShardSet`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from litmeta.schemas.batch import Reject
 MANIFEST = "manifest.json"
 DELETED = "_deleted"
 ROW = "_row"
+BATCH = "_batch"
 
 
 @dataclass
@@ -29,6 +31,7 @@ class ShardSet:
     records: int = 0
     deletions: int = 0
     tables: dict[str, int] = field(default_factory=dict)  # rows per table written
+    repeats: dict[str, int] = field(default_factory=dict)  # rows repeating an earlier row's key, per table
     rejects: list[dict] = field(default_factory=list)
 
     def path(self, table: str) -> str:

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from litmeta.schemas import PUBMED_RECORD_TABLES, TABLES
 from litmeta.schemas.model import quote
-from litmeta.schemas.shards import DELETED, ROW, ShardSet
+from litmeta.schemas.shards import BATCH, DELETED, ROW, ShardSet
 from litmeta.warehouse.db import crash_point, session
 from litmeta.warehouse.load import LoadStats, merge_edges, record_rejects, utcnow
 from litmeta.warehouse.runs import store_raw_document
@@ -141,15 +141,16 @@ def _merge(con, run_id: str, shards: Sequence[ShardSet], now: dt.datetime, st: L
             SELECT *, max(k) OVER (PARTITION BY pmid ORDER BY _seq, {ROW}
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev,
                       row_number() OVER (PARTITION BY pmid ORDER BY k DESC, _seq, {ROW}) AS nth
-            FROM (SELECT pmid, _seq, {ROW}, {_KEY} AS k FROM _cand
+            FROM (SELECT pmid, _seq, {ROW}, {BATCH}, {_KEY} AS k FROM _cand
                   UNION ALL
-                  SELECT pmid, -1, 0, {_KEY} FROM articles WHERE pmid IN (SELECT pmid FROM _cand))
+                  SELECT pmid, -1, 0, 0, {_KEY} FROM articles WHERE pmid IN (SELECT pmid FROM _cand))
             WHERE pmid NOT IN {gone}
         """)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _win AS SELECT r.pmid, r._seq, r.{ROW}, e.pmid IS NULL AS is_new, "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _win AS SELECT r.pmid, r._seq, r.{ROW}, r.{BATCH}, "
+                    "e.pmid IS NULL AS is_new, "
                     "e.first_seen AS old_first_seen FROM _ranked r LEFT JOIN articles e ON e.pmid = r.pmid "
                     "WHERE r.nth = 1 AND r._seq >= 0")
-        con.execute("CREATE OR REPLACE TEMP TABLE _accepted AS SELECT DISTINCT pmid, _seq FROM _ranked "
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _accepted AS SELECT pmid, _seq, {BATCH} FROM _ranked "
                     "WHERE _seq >= 0 AND (prev IS NULL OR k >= prev)")
         st.records_new, st.records_updated = con.execute(
             "SELECT count(*) FILTER (is_new), count(*) FILTER (NOT is_new) FROM _win").fetchall()[0]
@@ -175,15 +176,18 @@ def _merge(con, run_id: str, shards: Sequence[ShardSet], now: dt.datetime, st: L
             pmid = "citing_pmid" if t.name == "reference_entries" else "pmid"
             cols = ", ".join(quote(c) for c in t.extracted_names)
             key = ", ".join(f"c.{quote(k)}" for k in t.key)
+            # a key repeated within a record (its shard counted them): the first row is kept, as litmeta load does
+            first = (f" QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY c.{ROW}) = 1"
+                     if any(s.repeats.get(t.name) for s in shards) else "")
             n = con.execute(
                 f"INSERT INTO {t.name} ({cols}) SELECT {', '.join('c.' + quote(c) for c in t.extracted_names)} "
-                f"FROM {src} c JOIN _win w ON w.pmid = c.{pmid} AND w._seq = c._seq "
-                f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY c.{ROW}) = 1").fetchall()[0][0]
+                f"FROM {src} c JOIN _win w ON w.pmid = c.{pmid} AND w._seq = c._seq AND w.{BATCH} = c.{BATCH}"
+                f"{first}").fetchall()[0][0]
             st.rows[t.name] += n
         edges = _read(shards, "citation_edges")
         if edges is not None:
             con.execute(f"CREATE OR REPLACE TEMP VIEW _edges AS SELECT c.* FROM {edges} c "
-                        "JOIN _accepted a ON a.pmid = c.citing_pmid AND a._seq = c._seq")
+                        f"JOIN _accepted a ON a.pmid = c.citing_pmid AND a._seq = c._seq AND a.{BATCH} = c.{BATCH}")
             st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
     con.execute("UPDATE deleted_articles d SET source = least(d.source, t.source) FROM _tomb t WHERE d.pmid = t.pmid")
     con.execute("INSERT INTO deleted_articles (pmid, deleted_at, source) SELECT pmid, ?, source FROM _tomb "
