@@ -26,7 +26,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from litmeta.errors import CouldNotFinish
+from litmeta.errors import CouldNotFinish, UsageError
 from litmeta.extractors.files import file_sha256
 from litmeta.extractors.ftp import FOLDERS, PubmedFtp, RemoteFile
 from litmeta.extractors.shards import remove_shards, write_shards
@@ -192,7 +192,11 @@ def task_runner(workers: int | None, address: str | None):
     (default one per core), one thread each (the parser holds the GIL), started and stopped with the flow."""
     import logging
 
-    from prefect_dask import DaskTaskRunner
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise UsageError("litmeta mirror runs on Dask: install the 'mirror' extra "
+                         "(pip install 'litmeta[mirror]': prefect-dask and distributed)") from None
 
     level = os.environ.get("DASK_LOGGING__DISTRIBUTED")
     if level:  # the scheduler and nannies of a LocalCluster log in this process
