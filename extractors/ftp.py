@@ -5,9 +5,11 @@
 The sandbox serves the same tree (`litmeta.extractors.sandbox.ftp`); only the base URL differs.
 
 Etiquette (docs/eutils.md, "FTP site"): at most ``parallel`` (default 3) requests at once, tool and e-mail in
-the User-Agent, a download interrupted part-way is resumed with ``Range`` instead of fetched again. Failures
-are retried with the E-utilities client's policy (`litmeta.extractors.retry`); after ``max_tries`` tries
-`FtpRetryExhausted` names the URL. A downloaded file whose md5 differs from its ``.md5`` is fetched once
+the User-Agent, a download interrupted part-way is resumed with ``Range`` instead of fetched again.
+`PubmedFtp` is a `litmeta.extractors.service_client.ServiceClient` like the E-utilities, iCite and ID
+Converter clients: the same rate limiter, failure classes (`Retry`), backoff and Retry-After handling and
+statistics; only its loop differs, since a download streams to a file and resumes. After ``max_tries``
+tries `FtpRetryExhausted` names the URL. A downloaded file whose md5 differs from its ``.md5`` is fetched once
 more from the start (with its ``.md5``), then refused: `Md5Refused` names it.
 """
 
@@ -27,7 +29,9 @@ from typing import TypeVar
 import requests
 
 from litmeta.errors import CouldNotFinish
-from litmeta.extractors.retry import Backoff, Transient, retry_after
+from litmeta.extractors.errors import ServiceRetryExhausted
+from litmeta.extractors.service_client import Retry as Transient
+from litmeta.extractors.service_client import ServiceClient, retry_after
 
 __all__ = ["DEFAULT_FTP_URL", "FOLDERS", "Download", "FtpRetryExhausted", "Md5Refused", "PubmedFtp", "RemoteFile"]
 
@@ -42,7 +46,7 @@ CHUNK = 1 << 20
 T = TypeVar("T")
 
 
-class FtpRetryExhausted(CouldNotFinish):
+class FtpRetryExhausted(ServiceRetryExhausted):
     """A request to the FTP site failed on every try; the message names the URL and the failures."""
 
 
@@ -85,59 +89,67 @@ class Download:
     refetched: bool
 
 
-class PubmedFtp:
-    """Client of the PubMed FTP tree at ``base_url`` (ending in ``/pubmed/``). Thread-safe: share one."""
+class PubmedFtp(ServiceClient):
+    """Client of the PubMed FTP tree at ``base_url`` (ending in ``/pubmed/``). Thread-safe: share one.
 
-    def __init__(self, base_url: str = DEFAULT_FTP_URL, *, tool: str = "litmeta", email: str | None = None,
-                 parallel: int = 3, max_tries: int = 10, backoff: Backoff | None = None,
-                 timeout: tuple[float, float] = (10.0, 60.0)) -> None:
-        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.max_tries = max(1, max_tries)
-        self.backoff = backoff or Backoff()
-        self.timeout = timeout
+    parallel: requests at once (downloads are long: the rate limit alone would not bound them).
+    rate: requests per second, as for every `ServiceClient`.
+    """
+
+    service = "FTP site"
+    logger = "litmeta.extractors.ftp"
+    exhausted_error = FtpRetryExhausted
+
+    def __init__(self, base_url: str = DEFAULT_FTP_URL, *, parallel: int = 3, rate: float = 10,
+                 timeout: tuple[float, float] = (10.0, 60.0), **kw) -> None:
+        super().__init__(base_url, rate=rate, timeout=timeout, **kw)
+        self.session.headers["User-Agent"] = f"{self.tool} (litmeta PubMed mirror{'; ' + self.email if self.email else ''})"
         self.parallel = max(1, parallel)
         self._slots = threading.BoundedSemaphore(self.parallel)
-        self._local = threading.local()
-        self.user_agent = f"{tool} (litmeta PubMed mirror{'; ' + email if email else ''})"
-        self.retries = 0
-        self.requests = 0  # HTTP requests made, retries included
-        self._count = threading.Lock()
 
-    def _session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = requests.Session()
-            s.headers["User-Agent"] = self.user_agent
-        return s
+    @property
+    def retries(self) -> int:
+        return self.stats.total_retries
+
+    @property
+    def requests(self) -> int:
+        return self.stats.requests
 
     def url(self, folder: str, name: str = "") -> str:
         return f"{self.base_url}{folder}/{name}"
 
     # -- the retry loop -----------------------------------------------------------------------
-    def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+    def _retrying(self, endpoint: str, what: str, attempt: Callable[[], T]) -> T:
+        """``attempt()`` until it returns, retrying `Transient` failures with the shared backoff."""
         reasons: list[str] = []
         for n in range(1, self.max_tries + 1):
             try:
                 with self._slots:
-                    return attempt()
+                    slot = self.limiter.acquire()
+                    try:
+                        self.stats._request(endpoint)
+                        return attempt()
+                    finally:
+                        self.limiter.release(slot)
             except Transient as err:
                 reasons.append(err.reason)
                 if n >= self.max_tries:
-                    raise FtpRetryExhausted(
+                    self.stats._failure(endpoint)
+                    raise self.exhausted_error(
                         f"FTP site: {what}: gave up after {self.max_tries} tries; last failure: {err.reason}"
-                        + (f" ({err.detail[:200]})" if err.detail else "") + f"; failures: {', '.join(reasons)}"
-                    ) from None
-                delay = self.backoff.delay(n, err)
-                self.retries += 1
-                log.warning("FTP retry %d/%d in %.2fs after %s: %s", n, self.max_tries - 1, delay, err.reason, what)
+                        + (f" ({err.detail[:200]})" if err.detail else "") + f"; failures: {', '.join(reasons)}",
+                        request=what, endpoint=endpoint, reason=err.reason, tries=self.max_tries, reasons=reasons,
+                        service=self.service) from None
+                delay = self._backoff(n, err)
+                self.stats._retry(endpoint, err.reason, delay)
+                self.log.warning("FTP retry %d/%d in %.2fs after %s: %s", n, self.max_tries - 1, delay, err.reason,
+                                 what)
                 time.sleep(delay)
         raise AssertionError("unreachable")
 
     def _get(self, url: str, **kw) -> requests.Response:
-        with self._count:
-            self.requests += 1
         try:
-            resp = self._session().get(url, timeout=self.timeout, **kw)
+            resp = self.session.get(url, timeout=self.timeout, **kw)
         except requests.Timeout as exc:
             raise Transient("timeout", type(exc).__name__) from None
         except requests.ConnectionError as exc:
@@ -175,7 +187,7 @@ class PubmedFtp:
             found = {m.group(1): m.group(2) for m in _INDEX_RE.finditer(text)}
             return sorted(RemoteFile(rank, int(NAME_RE.match(n).group(2)), n, folder, mod) for n, mod in found.items())
 
-        return self._retrying(f"GET {url}", attempt)
+        return self._retrying("index", f"GET {url}", attempt)
 
     def md5(self, file: RemoteFile) -> str:
         """The published md5 of ``file`` (its ``.md5`` file), lower-case hex."""
@@ -187,7 +199,7 @@ class PubmedFtp:
                 raise Transient("malformed_md5", f"not 'MD5({file.name})= <hex>'")
             return m.group("hex").decode().lower()
 
-        return self._retrying(f"GET {url}", attempt)
+        return self._retrying("md5", f"GET {url}", attempt)
 
     def download(self, file: RemoteFile, dest_dir: Path, md5: str | None = None) -> Download:
         """Download ``file`` into ``dest_dir`` (``NAME.part`` until verified, then renamed to NAME).
@@ -202,7 +214,7 @@ class PubmedFtp:
         for round_ in (1, 2):
             if round_ == 2:
                 expected = self.md5(file)
-            self._retrying(f"GET {self.url(file.folder, file.name)}", lambda: self._fetch_into(file, part))
+            self._retrying("file", f"GET {self.url(file.folder, file.name)}", lambda: self._fetch_into(file, part))
             got, sha256 = _digests(part)
             if got == expected:
                 os.replace(part, final)

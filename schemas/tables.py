@@ -232,6 +232,118 @@ HISTORY_DATES = Table(
     ),
 )
 
+INVESTIGATORS = Table(
+    "investigators",
+    "InvestigatorList entries: persons credited with the work who are not authors (e.g. the members of a "
+    "trial group), in listed order.",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("last_name", "VARCHAR", "LastName"),
+        C("fore_name", "VARCHAR", "ForeName"),
+        C("initials", "VARCHAR", "Initials"),
+        C("suffix", "VARCHAR", "Suffix (Jr, III, ...)"),
+        C("orcid", "VARCHAR", "first ORCID Identifier, normalised to the bare 0000-0000-0000-000X form"),
+        C("is_valid", "BOOLEAN", "ValidYN attribute (false marks a corrected/invalid spelling)"),
+    ),
+)
+
+INVESTIGATOR_AFFILIATIONS = Table(
+    "investigator_affiliations",
+    "Affiliations of each investigator (AffiliationInfo, or the Affiliation of pre-2014 records), in document order.",
+    scope="article",
+    key=("pmid", "investigator_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("investigator_position", "INTEGER", "investigators.position of the investigator", nullable=False),
+        POSITION,
+        C("affiliation", "VARCHAR", "Affiliation text"),
+    ),
+)
+
+PERSON_IDENTIFIERS = Table(
+    "person_identifiers",
+    "Every Identifier of an author or investigator (ORCID and other schemes), with its Source, in document order.",
+    scope="article",
+    key=("pmid", "role", "person_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("role", "VARCHAR", "'author' (authors.position) or 'investigator' (investigators.position)", nullable=False),
+        C("person_position", "INTEGER", "position of the author or investigator", nullable=False),
+        POSITION,
+        C("source", "VARCHAR", "Source attribute: the scheme (ORCID, ...)"),
+        C("identifier", "VARCHAR", "the identifier as written"),
+    ),
+)
+
+AFFILIATION_IDENTIFIERS = Table(
+    "affiliation_identifiers",
+    "Every AffiliationInfo/Identifier (ROR, GRID, ISNI, ...) of an author's or investigator's affiliation, "
+    "with its Source, in document order.",
+    scope="article",
+    key=("pmid", "role", "person_position", "affiliation_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("role", "VARCHAR", "'author' (affiliations) or 'investigator' (investigator_affiliations)", nullable=False),
+        C("person_position", "INTEGER", "position of the author or investigator", nullable=False),
+        C("affiliation_position", "INTEGER", "position of the affiliation under that person", nullable=False),
+        POSITION,
+        C("source", "VARCHAR", "Source attribute: the scheme (ROR, GRID, ISNI, ...)"),
+        C("identifier", "VARCHAR", "the identifier as written"),
+    ),
+)
+
+SUPPLEMENTARY_MESH = Table(
+    "supplementary_mesh",
+    "SupplMeshList entries: MeSH supplementary concepts (diseases, protocols, organisms, ...).",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("ui", "VARCHAR", "SupplMeshName UI (e.g. C536330)"),
+        C("name", "VARCHAR", "SupplMeshName text"),
+        C("type", "VARCHAR", "Type attribute (Disease, Protocol, Organism, ...)"),
+    ),
+)
+
+OTHER_ABSTRACTS = Table(
+    "other_abstracts",
+    "OtherAbstract entries: abstracts from other sources (publisher, NASA, KIE, ...) or in other languages.",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("type", "VARCHAR", "Type attribute (Publisher, NASA, KIE, AAMC, ...)"),
+        C("language", "VARCHAR", "Language attribute"),
+        C("abstract", "VARCHAR", "AbstractText paragraphs as in articles.abstract ('LABEL: text', newline-joined)"),
+        C("copyright", "VARCHAR", "CopyrightInformation"),
+    ),
+)
+
+OTHER_IDS = Table(
+    "other_ids",
+    "OtherID entries: identifiers other systems give the record (NLM's PMC ids of old records, NASA, KIE, ...).",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("source", "VARCHAR", "Source attribute (NLM, NASA, KIE, PIP, ...)"),
+        C("other_id", "VARCHAR", "the identifier as written"),
+    ),
+)
+
 REFERENCE_ENTRIES = Table(
     "reference_entries",
     "Reference lists: PubmedData/ReferenceList (origin 'pubmed', nested lists flattened in order) "
@@ -283,9 +395,66 @@ CITATION_EDGES = Table(
     columns=(
         C("citing_pmid", "BIGINT", "the citing article", nullable=False),
         C("cited_pmid", "BIGINT", "the cited article", nullable=False),
-        C("origin", "VARCHAR", "'pubmed_reflist', 'pmc_reflist', 'elink_refs' or 'elink_citedin'", nullable=False),
+        C("origin", "VARCHAR", "'pubmed_reflist', 'pmc_reflist', 'elink_refs', 'elink_citedin', 'icite_refs' or "
+          "'icite_citedby'", nullable=False),
         FIRST_SEEN,
         LAST_SEEN,
+        C("resolved_by", "VARCHAR", "for a reference-list edge whose entry named no PMID: how its DOI or PMCID was "
+          "resolved ('idconv', 'esearch'; see id_map); NULL otherwise", managed=True),
+    ),
+)
+
+ICITE_METRICS = Table(
+    "icite_metrics",
+    "NIH iCite's metrics of an article, one row per observation (a network run that asked iCite), so growth "
+    "over time is a query.",
+    scope="log",
+    key=("pmid", "observed_at"),
+    volatile=("observed_at", "run_id"),
+    columns=(
+        PMID,
+        C("observed_at", "TIMESTAMP", "when observed", nullable=False, managed=True),
+        C("run_id", "VARCHAR", "the observing run", managed=True),
+        C("year", "INTEGER", "publication year as iCite has it"),
+        C("title", "VARCHAR", "title as iCite has it"),
+        C("doi", "VARCHAR", "DOI as iCite has it"),
+        C("relative_citation_ratio", "DOUBLE", "RCR: citations per year relative to the field's (NULL while too new)"),
+        C("nih_percentile", "DOUBLE", "percentile of the RCR among NIH-funded articles"),
+        C("citation_count", "INTEGER", "citing articles iCite knows"),
+        C("citations_per_year", "DOUBLE", "citations per year since publication"),
+        C("expected_citations_per_year", "DOUBLE", "citations per year expected for the field"),
+        C("field_citation_rate", "DOUBLE", "the field's citation rate (from co-cited articles)"),
+        C("apt", "DOUBLE", "approximate potential to translate (0.05 .. 0.95)"),
+        C("is_clinical", "BOOLEAN", "a clinical article"),
+        C("is_research_article", "BOOLEAN", "a primary research article"),
+        C("provisional", "BOOLEAN", "the RCR is provisional (article under two years old)"),
+        C("human", "DOUBLE", "share of MeSH terms on humans (triangle of biomedicine)"),
+        C("animal", "DOUBLE", "share of MeSH terms on animals"),
+        C("molecular_cellular", "DOUBLE", "share of MeSH terms on molecular/cellular biology"),
+        C("references_count", "INTEGER", "references iCite lists"),
+        C("cited_by_count", "INTEGER", "citing articles iCite lists"),
+        C("cited_by_clin", "JSON", "PMIDs of citing clinical articles (a JSON list)"),
+        C("last_modified", "VARCHAR", "iCite's last_modified, as given"),
+        C("source_sha256", "VARCHAR", "raw_documents.sha256 of the iCite answer"),
+    ),
+)
+
+ID_MAP = Table(
+    "id_map",
+    "DOIs and PMCIDs of reference entries that named no PMID, and what resolving them found.",
+    scope="state",
+    key=("id_type", "id_value"),
+    volatile=("observed_at", "run_id"),
+    columns=(
+        C("id_type", "VARCHAR", "'doi' or 'pmcid'", nullable=False),
+        C("id_value", "VARCHAR", "the id, normalised (DOIs lower-cased, PMCIDs 'PMC' + digits)", nullable=False),
+        C("pmid", "BIGINT", "the one PMID found (NULL when ambiguous or unresolved)"),
+        C("resolved_by", "VARCHAR", "'idconv' (PMC ID Converter) or 'esearch' (E-utilities search); NULL when "
+          "unresolved"),
+        C("status", "VARCHAR", "'resolved', 'ambiguous' (several PMIDs: never an edge) or 'unresolved'"),
+        C("candidates", "VARCHAR", "comma list of the PMIDs found when ambiguous"),
+        C("observed_at", "TIMESTAMP", "when last asked", managed=True),
+        C("run_id", "VARCHAR", "the run that last asked", managed=True),
     ),
 )
 
@@ -305,6 +474,28 @@ SIMILAR_ARTICLES = Table(
     ),
 )
 
+FULL_TEXT_LINKS = Table(
+    "full_text_links",
+    "LinkOut links of each article (elink cmd=prlinks / llinks IdUrlList answers): full-text sources and "
+    "other resources, observed over time.",
+    scope="edge",
+    key=("pmid", "provider", "url"),
+    volatile=("first_seen", "last_seen"),
+    columns=(
+        PMID,
+        C("provider", "VARCHAR", "Provider/Name (e.g. 'HighWire', 'EBSCO')", nullable=False),
+        C("url", "VARCHAR", "ObjUrl/Url: the link, as given", nullable=False),
+        C("category", "VARCHAR", "Category ('Full Text Sources', 'Medical', 'Libraries', ...); '; '-joined when several"),
+        C("attributes", "JSON", "Attribute texts as a JSON list (e.g. [\"free resource\", \"full-text online\"])"),
+        C("subject_type", "VARCHAR", "SubjectType ('publishers/providers', 'aggregators', ...); '; '-joined when several"),
+        C("link_name", "VARCHAR", "LinkName when given"),
+        C("provider_abbr", "VARCHAR", "Provider/NameAbbr"),
+        C("provider_id", "VARCHAR", "Provider/Id (LinkOut provider id)"),
+        FIRST_SEEN,
+        LAST_SEEN,
+    ),
+)
+
 SEEDS = Table(
     "seeds",
     "Seed articles whose networks are tracked, with the parameters they were registered with.",
@@ -317,6 +508,7 @@ SEEDS = Table(
         C("relations", "VARCHAR", "comma list of refs, cited_by, similar"),
         C("max_nodes", "INTEGER", "cap on members (NULL: none)"),
         C("similar_top", "INTEGER", "top-K similar articles taken per member"),
+        C("sources", "VARCHAR", "comma list of the citation sources expanded over (elink, icite); NULL: both"),
         C("added_at", "TIMESTAMP", "when the seed was registered", managed=True),
         C("last_refreshed_at", "TIMESTAMP", "when its network was last observed", managed=True),
     ),
@@ -480,10 +672,18 @@ ALL_TABLES: tuple[Table, ...] = (
     DATABANKS,
     COMMENTS_CORRECTIONS,
     HISTORY_DATES,
+    INVESTIGATORS,
+    INVESTIGATOR_AFFILIATIONS,
+    PERSON_IDENTIFIERS,
+    AFFILIATION_IDENTIFIERS,
+    SUPPLEMENTARY_MESH,
+    OTHER_ABSTRACTS,
+    OTHER_IDS,
     REFERENCE_ENTRIES,
     PMC_ARTICLES,
     CITATION_EDGES,
     SIMILAR_ARTICLES,
+    FULL_TEXT_LINKS,
     SEEDS,
     NETWORK_MEMBERS,
     LINK_SNAPSHOTS,
@@ -494,6 +694,8 @@ ALL_TABLES: tuple[Table, ...] = (
     REJECTS,
     SOURCE_FILES,
     SCHEMA_MIGRATIONS,
+    ICITE_METRICS,
+    ID_MAP,
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}
@@ -512,4 +714,11 @@ PUBMED_RECORD_TABLES: tuple[Table, ...] = (
     DATABANKS,
     COMMENTS_CORRECTIONS,
     HISTORY_DATES,
+    INVESTIGATORS,
+    INVESTIGATOR_AFFILIATIONS,
+    PERSON_IDENTIFIERS,
+    AFFILIATION_IDENTIFIERS,
+    SUPPLEMENTARY_MESH,
+    OTHER_ABSTRACTS,
+    OTHER_IDS,
 )

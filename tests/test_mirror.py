@@ -128,7 +128,6 @@ def test_download_faults_equal_the_clean_run(clean, snap, cluster, tmp_path, pre
     """Every download fault kind at once: the run's warehouse equals the clean run's (seed 1); for seeds
     1-3 every file arrives byte for byte, which is all the parse and the merge see."""
     from litmeta.extractors.ftp import PubmedFtp
-    from litmeta.extractors.retry import Backoff
 
     served: dict[str, int] = {}
     for seed in (1, 2, 3):
@@ -142,7 +141,7 @@ def test_download_faults_equal_the_clean_run(clean, snap, cluster, tmp_path, pre
                 assert hashes(db, {"source_files", "raw_documents"}) == hashes(clean, {"source_files", "raw_documents"})
                 assert rows(db, "SELECT count(*) FROM source_files WHERE loaded_at IS NOT NULL") == [(6,)]
             else:
-                client = PubmedFtp(sb.ftp_url, backoff=Backoff(base=0.01, rate_limit_backoff=0.01), max_tries=30)
+                client = PubmedFtp(sb.ftp_url, backoff_base=0.01, rate_limit_backoff=0.01, max_tries=30)
                 for f in client.listing("baseline") + client.listing("updatefiles"):
                     d = client.download(f, tmp_path / str(seed))
                     assert d.path.read_bytes() == (snap / "ftp" / f.folder / f.name).read_bytes()
@@ -155,11 +154,10 @@ def test_download_faults_equal_the_clean_run(clean, snap, cluster, tmp_path, pre
 def test_each_download_fault_kind_is_survived(snap, kind, tmp_path):
     """The FTP client alone against one fault kind at a high rate: every file arrives intact."""
     from litmeta.extractors.ftp import Md5Refused, PubmedFtp
-    from litmeta.extractors.retry import Backoff
 
     rate = {"md5": 0.3}.get(kind, 0.5)
     with SandboxServer(snap, faults=faults(f"{kind}={rate},seed=5")) as sb:
-        client = PubmedFtp(sb.ftp_url, backoff=Backoff(base=0.001, rate_limit_backoff=0.001), max_tries=30)
+        client = PubmedFtp(sb.ftp_url, backoff_base=0.001, rate_limit_backoff=0.001, max_tries=30)
         files = client.listing("baseline") + client.listing("updatefiles")
         refused = []
         for f in files:

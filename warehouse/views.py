@@ -1,8 +1,13 @@
-"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation counts."""
+"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation counts, NIH projects of grants."""
 
 from __future__ import annotations
 
 import duckdb
+
+# An NIH project number as PubMed grant lines write it: optional application type (1-9), activity code
+# (R01, U10, UG1, ...), institute code (CA, HL, ...), serial number (5 or 6 digits), anything after it
+# (support year, suffix: -01A1) ignored.
+NIH_PROJECT_NUMBER = r"^\s*(?:[1-9]\s*)?([A-Z][0-9A-Z]{2})?\s*-?\s*([A-Z]{2})\s*-?\s*([0-9]{5,6})(?:[^0-9]|$)"
 
 VIEWS: dict[str, str] = {
     # One line per table: how many rows it holds.
@@ -15,11 +20,17 @@ VIEWS: dict[str, str] = {
         UNION ALL SELECT 'citation_edges', count(*) FROM citation_edges
         UNION ALL SELECT 'similar_articles', count(*) FROM similar_articles
         UNION ALL SELECT 'network_members', count(*) FROM network_members
+        UNION ALL SELECT 'icite_metrics', count(*) FROM icite_metrics
+        UNION ALL SELECT 'id_map', count(*) FROM id_map
         UNION ALL SELECT 'rejects', count(*) FROM rejects
     """,
-    # Citation edges with every origin that reports them collapsed into one row.
+    # Citation edges with every origin that reports them collapsed into one row; sources: elink, icite,
+    # reflist (the reference lists); resolved_by: how reference entries without a PMID were resolved.
     "citations": """
         SELECT citing_pmid, cited_pmid, list(origin ORDER BY origin) AS origins,
+               list(DISTINCT CASE WHEN origin LIKE 'elink%' THEN 'elink' WHEN origin LIKE 'icite%' THEN 'icite'
+                                  ELSE 'reflist' END ORDER BY 1) AS sources,
+               list(DISTINCT resolved_by ORDER BY resolved_by) FILTER (WHERE resolved_by IS NOT NULL) AS resolved_by,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM citation_edges GROUP BY citing_pmid, cited_pmid
     """,
@@ -36,6 +47,26 @@ VIEWS: dict[str, str] = {
         JOIN (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) b
           ON a.citing_pmid = b.citing_pmid AND a.cited_pmid < b.cited_pmid
         GROUP BY 1, 2
+    """,
+    # The distinct NIH project numbers behind each article's grant lines (the rule: docs/schema.md, grant_projects).
+    "grant_projects": rf"""
+        WITH tokens AS (
+            SELECT pmid, position, agency,
+                   unnest(string_split_regex(upper(grant_id), '\s*(?:[,;]|\sAND\s)\s*')) AS token
+            FROM grants WHERE grant_id IS NOT NULL
+        ), parsed AS (
+            SELECT pmid, position, agency, regexp_extract(token, '{NIH_PROJECT_NUMBER}', ['activity', 'ic', 'serial']) AS p
+            FROM tokens
+        ), numbers AS (
+            SELECT pmid, position, agency, nullif(p.activity, '') AS activity_code, p.ic,
+                   lpad(p.serial, 6, '0') AS serial
+            FROM parsed
+            WHERE p.serial <> '' AND (p.activity <> '' OR regexp_matches(coalesce(agency, ''), '\bNIH\b'))
+        )
+        SELECT pmid, ic || serial AS project_number, arg_min(agency, position) AS agency, ic, serial,
+               list(DISTINCT activity_code ORDER BY activity_code) FILTER (activity_code IS NOT NULL) AS activity_codes,
+               list(DISTINCT position ORDER BY position) AS grant_positions
+        FROM numbers GROUP BY pmid, ic, serial
     """,
 }
 
