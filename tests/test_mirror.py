@@ -141,7 +141,7 @@ def test_download_faults_equal_the_clean_run(clean, snap, cluster, tmp_path, pre
                 assert hashes(db, {"source_files", "raw_documents"}) == hashes(clean, {"source_files", "raw_documents"})
                 assert rows(db, "SELECT count(*) FROM source_files WHERE loaded_at IS NOT NULL") == [(6,)]
             else:
-                client = PubmedFtp(sb.ftp_url, backoff_base=0.01, rate_limit_backoff=0.01, max_tries=30)
+                client = PubmedFtp(sb.ftp_url, backoff_base=0.01, rate_limit_backoff=0.01, max_tries=30, rate=100)
                 for f in client.listing("baseline") + client.listing("updatefiles"):
                     d = client.download(f, tmp_path / str(seed))
                     assert d.path.read_bytes() == (snap / "ftp" / f.folder / f.name).read_bytes()
@@ -157,7 +157,8 @@ def test_each_download_fault_kind_is_survived(snap, kind, tmp_path):
 
     rate = {"md5": 0.3}.get(kind, 0.5)
     with SandboxServer(snap, faults=faults(f"{kind}={rate},seed=5")) as sb:
-        client = PubmedFtp(sb.ftp_url, backoff_base=0.001, rate_limit_backoff=0.001, max_tries=30)
+        client = PubmedFtp(sb.ftp_url, backoff_base=0.001, rate_limit_backoff=0.001, max_tries=30,
+                           rate=100)  # the sandbox, not NCBI
         files = client.listing("baseline") + client.listing("updatefiles")
         refused = []
         for f in files:
