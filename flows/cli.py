@@ -22,6 +22,7 @@ from pathlib import Path
 from litmeta.errors import RERUN_HINT, CouldNotFinish, UsageError
 from litmeta.extractors.entrez import DEFAULT_BASE_URL as DEFAULT_EUTILS
 from litmeta.extractors.entrez import RELATION_LINKNAMES
+from litmeta.extractors.ftp import DEFAULT_FTP_URL as DEFAULT_FTP
 
 RELATIONS = tuple(RELATION_LINKNAMES)
 CITATION_SOURCES = ("elink", "icite")
@@ -35,7 +36,7 @@ EXIT_CODES = """exit codes:
      what was loaded stays; re-run the same command later to finish
   4  internal error: the message names the log file holding the traceback"""
 LOG_DIR_ENV = "LITMETA_LOG_DIR"
-RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve", "reparse"})  # verbs that run Prefect flows
+RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve", "reparse", "mirror"})  # verbs that run Prefect flows
 
 
 def pmid(value: str) -> int:
@@ -103,6 +104,8 @@ def _add_globals(p: argparse.ArgumentParser, defaults: bool) -> None:
                    help="tries per HTTP request before a run gives up (env LITMETA_MAX_TRIES; default 10)")
     p.add_argument("--record-snapshot", metavar="DIR", default=d(None),
                    help="write everything fetched as a snapshot directory the sandbox can serve back")
+    p.add_argument("--ftp-url", default=d(os.environ.get("LITMETA_FTP_URL", DEFAULT_FTP)),
+                   help="PubMed FTP tree for 'mirror' (env LITMETA_FTP_URL; default NCBI's)")
     p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="show Prefect's run logs")
 
 
@@ -163,6 +166,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="read files again that were loaded before and have not changed (same size and mtime)")
 
+    s = verb("mirror", "PubMed's baseline and update files from the FTP site, md5-checked, parsed on Dask, merged",
+             "litmeta mirror --baseline --updates --workers 2\nlitmeta mirror --updates --dask-address tcp://10.0.0.5:8786"
+             "\nlitmeta mirror --status")
+    s.add_argument("--baseline", action="store_true", help="the annual baseline files (default: both, when neither is given)")
+    s.add_argument("--updates", action="store_true", help="the daily update files")
+    engine = s.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=positive, default=None,
+                        help="worker processes of the local Dask cluster (default one per core)")
+    engine.add_argument("--dask-address", default=None, metavar="ADDR",
+                        help="an existing Dask scheduler, e.g. tcp://HOST:8786 (docs/scale.md)")
+    s.add_argument("--shards", type=Path, default=None, metavar="DIR",
+                   help="Parquet shards, on a path every worker sees (default: DB.mirror/shards)")
+    s.add_argument("--downloads", type=Path, default=None, metavar="DIR",
+                   help="downloaded files (default: DB.mirror/files)")
+    s.add_argument("--max-files", type=positive, default=None, metavar="N", help="do at most N files this run")
+    s.add_argument("--rebuild", action="store_true",
+                   help="load into a fresh file DB.rebuild and swap it in for DB when complete (a new baseline year)")
+    s.add_argument("--status", action="store_true", help="print what is pending and exit (no download, no writes)")
+
     s = verb("sql", "read-only SQL on the warehouse (and nothing else: no files, no configuration changes)",
              "litmeta sql \"SELECT agency, count(*) n FROM grants GROUP BY 1 ORDER BY n DESC LIMIT 5\" --format csv")
     s.add_argument("query")
@@ -189,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = verb("serve", "run Prefect deployments with schedules (refresh daily by default)",
              "litmeta serve --cron '0 3 * * *'")
     s.add_argument("--cron", default="0 3 * * *", help="cron schedule for refresh and saved searches (default daily 03:00)")
+    s.add_argument("--mirror", action="store_true",
+                   help="also schedule 'litmeta mirror --updates' (PubMed's update files, docs/scale.md)")
+    s.add_argument("--mirror-cron", default="0 5 * * *", help="its cron schedule (default daily 05:00)")
+    s.add_argument("--workers", type=positive, default=None, help="for --mirror: local Dask worker processes")
+    s.add_argument("--dask-address", default=None, help="for --mirror: an existing Dask scheduler")
     s.add_argument("--register-only", action="store_true",
                    help="create the deployments and their schedules, then exit (a worker or another serve runs them)")
 
@@ -216,6 +243,7 @@ def _configure_env(args: argparse.Namespace) -> None:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask's config, read by its workers too
 
 
 def _check_url(url: str, option: str = "--eutils-url") -> str:
