@@ -18,6 +18,7 @@ from litmeta.flows.pipeline import fetch_and_load_pubmed
 from litmeta.flows.runs import tracked_run
 from litmeta.warehouse.db import crash_point
 from litmeta.warehouse.load import LoadStats, utcnow
+from litmeta.warehouse.metrics import store_metrics
 from litmeta.warehouse.network import begin_observation, missing_pmids, seeds_to_refresh, write_observation
 
 
@@ -34,6 +35,12 @@ def fetch_links(client: EntrezClient, pmids: list[int], relations: list[str]) ->
       retry_condition_fn=retry_transient)
 def fetch_records(client: EntrezClient, db: str, run_id: str, pmids: list[int]) -> tuple[LoadStats, list[int]]:
     return fetch_and_load_pubmed(client, db, run_id, missing_pmids(db, pmids))
+
+
+@task(name="network-metrics", cache_policy=NO_CACHE)
+def network_metrics(db: str, seed: int, run_id: str) -> dict:
+    """PageRank, communities and citation counts of the observation just written (warehouse only)."""
+    return store_metrics(db, seed, run_id)
 
 
 def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: int,
@@ -55,6 +62,7 @@ def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: i
     former = {p for p in previous if p not in plan.members}
     members = {p: (m.hop, m.via) for p, m in plan.members.items()}
     new = write_observation(db, run_id, seed, observation_tables(seed, members, links, relations, former), utcnow())
+    metrics = network_metrics(db, seed, run_id)
     return {
         "stats": stats,
         "seed": seed,
@@ -66,6 +74,7 @@ def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: i
         "similar_new": new["similar"],
         "not_found": not_found,
         "started": now,
+        "metrics": metrics,
     }
 
 
@@ -77,6 +86,7 @@ def _record(rec, result: dict) -> None:
         "members": result["members"], "members_new": result["members_new"],
         "link_edges_new": result["link_edges_new"], "similar_new": result["similar_new"],
         "members_by_hop_via": result["members_by_hop_via"], "not_found": len(result["not_found"]),
+        **result["metrics"],
     }
     rec.extra["members"] = rec.extra.get("members", 0) + result["members"]
     rec.extra["not_found"] = rec.extra.get("not_found", 0) + len(result["not_found"])

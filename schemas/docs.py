@@ -18,7 +18,17 @@ replaced as a set when a newer record of the article arrives; **edge** tables ke
 
 def render() -> str:
     index = "\n".join(f"- [`{t.name}`](#{t.name}): {t.doc}" for t in ALL_TABLES)
-    return HEADER + index + "\n\n" + "\n".join(t.markdown() for t in ALL_TABLES)
+    return HEADER + index + "\n\n" + "\n".join(t.markdown() for t in ALL_TABLES) + render_views()
+
+
+def render_views() -> str:
+    """The analyst-facing views (litmeta.warehouse.views.VIEW_DOCS), each with its example query."""
+    from litmeta.warehouse.views import VIEW_DOCS
+
+    parts = ["\n# Views\n\nViews for common questions; each example runs as written (`litmeta sql \"...\"`).\n"]
+    for name, (doc, example) in VIEW_DOCS.items():
+        parts.append(f"\n## `{name}` (view)\n\n{doc}\n\n```sql\n{example}\n```\n")
+    return "".join(parts)
 
 
 if __name__ == "__main__":

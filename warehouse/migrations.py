@@ -37,6 +37,7 @@ def _create(*names: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "create every table of schemas.tables", _initial),
     (2, "create source_files", _create("source_files")),
+    (5, "create network_metrics and notifications", _create("network_metrics", "notifications")),
 ]
 
 

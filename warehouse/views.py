@@ -1,4 +1,6 @@
-"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation counts."""
+"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation and coupling counts,
+each seed's prior and derivative works (`VIEW_DOCS`: what each answers, with an example query that
+docs/schema.md shows and a test runs)."""
 
 from __future__ import annotations
 
@@ -37,6 +39,57 @@ VIEWS: dict[str, str] = {
           ON a.citing_pmid = b.citing_pmid AND a.cited_pmid < b.cited_pmid
         GROUP BY 1, 2
     """,
+    # Pairs of articles whose reference lists share cited articles, and how many.
+    "bibliographic_coupling": """
+        SELECT a.citing_pmid AS pmid_a, b.citing_pmid AS pmid_b, count(DISTINCT a.cited_pmid) AS n_shared
+        FROM (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) a
+        JOIN (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) b
+          ON a.cited_pmid = b.cited_pmid AND a.citing_pmid < b.citing_pmid
+        GROUP BY 1, 2
+    """,
+    # Per seed: the articles its current members cite, by how many members cite them (Connected Papers'
+    # prior works: the field's foundations, members or not).
+    "prior_works": """
+        WITH m AS (SELECT n.seed_pmid, n.pmid FROM network_members n JOIN seeds s
+                   ON s.seed_pmid = n.seed_pmid AND n.last_seen = s.last_refreshed_at)
+        SELECT m.seed_pmid, e.cited_pmid AS pmid, count(DISTINCT e.citing_pmid) AS n_citing_members,
+               bool_or(e.cited_pmid IN (SELECT pmid FROM m m2 WHERE m2.seed_pmid = m.seed_pmid)) AS is_member,
+               any_value(a.title) AS title, any_value(a.pub_year) AS pub_year
+        FROM m JOIN citation_edges e ON e.citing_pmid = m.pmid LEFT JOIN articles a ON a.pmid = e.cited_pmid
+        GROUP BY 1, 2
+    """,
+    # Per seed: the articles citing its current members, by how many members they cite (derivative works:
+    # surveys and later work building on the network).
+    "derivative_works": """
+        WITH m AS (SELECT n.seed_pmid, n.pmid FROM network_members n JOIN seeds s
+                   ON s.seed_pmid = n.seed_pmid AND n.last_seen = s.last_refreshed_at)
+        SELECT m.seed_pmid, e.citing_pmid AS pmid, count(DISTINCT e.cited_pmid) AS n_cited_members,
+               bool_or(e.citing_pmid IN (SELECT pmid FROM m m2 WHERE m2.seed_pmid = m.seed_pmid)) AS is_member,
+               any_value(a.title) AS title, any_value(a.pub_year) AS pub_year
+        FROM m JOIN citation_edges e ON e.cited_pmid = m.pmid LEFT JOIN articles a ON a.pmid = e.citing_pmid
+        GROUP BY 1, 2
+    """,
+}
+
+# What each analyst-facing view answers, with an example query (docs/schema.md; tests run them).
+VIEW_DOCS: dict[str, tuple[str, str]] = {
+    "co_citation": (
+        "Pairs of articles cited together (`pmid_a` < `pmid_b`), and by how many citing articles (`n_citing`).",
+        "SELECT pmid_a, pmid_b, n_citing FROM co_citation WHERE pmid_a = 39047240 OR pmid_b = 39047240 "
+        "ORDER BY n_citing DESC LIMIT 10"),
+    "bibliographic_coupling": (
+        "Pairs of citing articles (`pmid_a` < `pmid_b`) whose references share `n_shared` cited articles.",
+        "SELECT pmid_a, pmid_b, n_shared FROM bibliographic_coupling ORDER BY n_shared DESC LIMIT 10"),
+    "prior_works": (
+        "Per seed, the articles cited by its current members, with how many members cite each "
+        "(`n_citing_members`) and whether it is a member itself.",
+        "SELECT pmid, n_citing_members, pub_year, title FROM prior_works WHERE seed_pmid = 39047240 "
+        "ORDER BY n_citing_members DESC, pmid LIMIT 10"),
+    "derivative_works": (
+        "Per seed, the articles citing its current members, with how many members each cites "
+        "(`n_cited_members`) and whether it is a member itself.",
+        "SELECT pmid, n_cited_members, pub_year, title FROM derivative_works WHERE seed_pmid = 39047240 "
+        "ORDER BY n_cited_members DESC, pmid LIMIT 10"),
 }
 
 
