@@ -218,7 +218,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             from litmeta.flows.network import refresh_seeds
 
             summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
-                                tool=args.tool, record_snapshot=args.record_snapshot)
+                                tool=args.tool, record_snapshot=args.record_snapshot, notify=_notify(args))
         for seed in summary.get("seeds", {}):
             print_network_summary(db, int(seed), summary)
         return _finish(summary, db, "litmeta refresh")
@@ -303,7 +303,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from litmeta.flows.serve import run_serve
 
     db = ensure_warehouse(args.db)
-    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only)
+    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only, notify=_notify(args))
     if args.register_only:
         print(f"registered {len(ids)} deployment(s) with schedule {args.cron!r}")
     return 0
@@ -318,6 +318,48 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    for path in export_warehouse(args.db, args.out, formats, args.seed):
+    for path in export_warehouse(args.db, args.out, formats, args.seed, since_run=args.since_run):
         print(path)
+    return 0
+
+
+def _notify(args: argparse.Namespace) -> bool:
+    """--notify was given (the URL is in the environment now), or LITMETA_NOTIFY_URL is set."""
+    import os
+
+    from litmeta.extractors.webhook import NOTIFY_URL_ENV
+
+    return bool(getattr(args, "notify", None) or os.environ.get(NOTIFY_URL_ENV))
+
+
+# -- digest / report -------------------------------------------------------------------------
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print the digest; with --notify, post it too (once per observation and webhook)."""
+    import os
+
+    from litmeta.extractors.webhook import NOTIFY_URL_ENV
+    from litmeta.warehouse.digest import digest_of
+
+    digest = digest_of(args.db, args.seed, args.since)
+    if args.format == "json":
+        json.dump(digest.to_json(), sys.stdout, indent=1, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    elif args.format == "markdown":
+        sys.stdout.write(digest.markdown())
+    else:
+        print(digest.text())
+    if args.notify:
+        from litmeta.flows.digest import notify_digest
+
+        with _writing(args.db, "digest") as db:
+            said = notify_digest(db, digest, os.environ.get(NOTIFY_URL_ENV), None)
+        print(f"litmeta digest: webhook {said}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from litmeta.warehouse.report import write_report
+
+    path, drawn, total = write_report(args.db, args.seed, args.out, top=args.top)
+    print(f"{path}: {drawn} of {total} article(s) drawn" + (" (top by PageRank)" if drawn < total else ""))
     return 0

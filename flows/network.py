@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from litmeta.extractors.entrez import EntrezClient
 from litmeta.extractors.links import Links, observation_tables
 from litmeta.flows.client import make_client, retry_transient
+from litmeta.flows.digest import publish_digest
 from litmeta.flows.network_plan import NetworkPlan
 from litmeta.flows.pipeline import fetch_and_load_pubmed
 from litmeta.flows.runs import tracked_run
@@ -113,8 +114,9 @@ def build_network(seed: int, db: str, eutils_url: str, depth: int = 1,
 
 @flow(name="refresh_seeds")
 def refresh_seeds(db: str, eutils_url: str, seed: int | None = None, email: str | None = None,
-                  tool: str = "litmeta", record_snapshot: str | None = None) -> dict:
-    """Re-observe every tracked seed (or one) with the parameters it was registered with."""
+                  tool: str = "litmeta", record_snapshot: str | None = None, notify: bool = False) -> dict:
+    """Re-observe every tracked seed (or one) with the parameters it was registered with; publish each
+    seed's digest (artifact), and post it to the webhook of LITMETA_NOTIFY_URL when ``notify``."""
     seeds = seeds_to_refresh(db, seed)
     params = {"seed": seed, "db": db, "eutils_url": eutils_url, "email": email, "tool": tool}
     with tracked_run("refresh_seeds", db, params) as rec:
@@ -123,6 +125,7 @@ def refresh_seeds(db: str, eutils_url: str, seed: int | None = None, email: str 
             for s in seeds:
                 _record(rec, observe_seed(client, db, rec.run_id, s["seed"], s["depth"], s["relations"],
                                           s["max_nodes"], s["similar_top"]))
+                rec.extra["seeds"][str(s["seed"])]["digest"] = publish_digest(db, s["seed"], rec.run_id, notify)
         finally:
             rec.http_requests = client.stats.requests
             client.close()

@@ -15,11 +15,14 @@ from litmeta.flows.network import refresh_seeds
 from litmeta.warehouse.searches import saved_searches
 
 
-def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: str) -> list[RunnerDeployment]:
-    """The refresh deployment plus one per saved search, all on ``cron``."""
+def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: str,
+                notify: bool = False) -> list[RunnerDeployment]:
+    """The refresh deployment plus one per saved search, all on ``cron``. With ``notify``, refreshes post
+    their digests to the webhook in LITMETA_NOTIFY_URL (of the process that runs them)."""
     out = [refresh_seeds.to_deployment(
         name="litmeta-refresh", cron=cron, description="re-observe every tracked seed's citation network",
-        parameters={"db": db, "eutils_url": eutils_url, "email": email, "tool": tool}, tags=["litmeta"],
+        parameters={"db": db, "eutils_url": eutils_url, "email": email, "tool": tool, "notify": notify},
+        tags=["litmeta"],
     )]
     for n, (query, p) in enumerate(saved_searches(db), 1):
         out.append(search_ingest.to_deployment(
@@ -31,8 +34,9 @@ def deployments(db: str, eutils_url: str, cron: str, email: str | None, tool: st
     return out
 
 
-def run_serve(db: str, eutils_url: str, cron: str, email: str | None, tool: str, register_only: bool) -> list[str]:
-    deps = deployments(db, eutils_url, cron, email, tool)
+def run_serve(db: str, eutils_url: str, cron: str, email: str | None, tool: str, register_only: bool,
+              notify: bool = False) -> list[str]:
+    deps = deployments(db, eutils_url, cron, email, tool, notify)
     if register_only:
         return [str(d.apply()) for d in deps]
     serve(*deps)

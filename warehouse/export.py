@@ -42,11 +42,62 @@ SEED_QUERIES = {
 }
 
 
-def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str, params: dict | None = None) -> Path:
-    opts = "(FORMAT parquet)" if fmt == "parquet" else "(FORMAT csv, HEADER true)"
+def _copy(con: duckdb.DuckDBPyConnection, sql: str, path: Path, fmt: str, params: dict | None = None,
+          partition_by: str | None = None) -> Path:
+    opts = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+    if partition_by:
+        opts += f", PARTITION_BY ({partition_by}), OVERWRITE true"
     target = str(path).replace("'", "''")
-    con.execute(f"COPY ({sql}) TO '{target}' {opts}", params or {}).fetchall()
+    con.execute(f"COPY ({sql}) TO '{target}' ({opts})", params or {}).fetchall()
     return path
+
+
+# Timestamps that say when a row was (re)written; the others (a file's mtime, a digest's baseline) do not.
+NOT_WRITTEN_AT = frozenset({"mtime", "since"})
+PARTITION = "pub_year"
+
+
+def table_query(table, fmt: str, since_run: dict | None = None) -> tuple[str, str | None]:
+    """(SELECT of ``table``'s rows to export, partition column or None).
+
+    Parquet of article tables is partitioned by the article's ``pub_year`` (a ``pub_year=YYYY`` folder per
+    year; child tables carry their article's year as the partition key). ``since_run``: only rows written
+    after that run ended: an article's rows when the article was rewritten later, an edge's when it was
+    seen again, a log's when it was appended (the greatest of the table's timestamps).
+    """
+    cols = [c for c in table.column_names if not (fmt == "csv" and c == "body")]
+    select = ", ".join(f"t.{quote(c)}" for c in cols)
+    source = f"{table.name} t"
+    partition = None
+    parent = table.scope == "article" and table.name not in ("articles", "pmc_articles")
+    if parent:
+        source += f" LEFT JOIN articles p ON p.pmid = t.{quote(table.scope_column)}"
+    if fmt == "parquet" and table.scope == "article":
+        partition = PARTITION
+        if PARTITION not in table.column_names:
+            select += f", p.{PARTITION}"
+    where = ""
+    if since_run is not None:
+        stamps = [c.name for c in table.columns if c.type == "TIMESTAMP" and c.name not in NOT_WRITTEN_AT]
+        if parent:
+            written = "p.updated_at"
+        elif stamps:
+            written = "greatest(" + ", ".join(f"t.{quote(c)}" for c in stamps) + ")"
+        else:
+            written = None
+        if written:
+            where = f" WHERE {written} > $after"
+    return f"SELECT {select} FROM {source}{where}", partition
+
+
+def run_end(con: duckdb.DuckDBPyConnection, run_id: str) -> dict:
+    """The parameters of an export ``--since-run RUN_ID``: when that run ended (or started, if it died)."""
+    rows = con.execute("SELECT coalesce(finished_at, started_at) FROM ingest_runs WHERE run_id = ?",
+                       [run_id]).fetchall()
+    if not rows:
+        raise UsageError(f"--since-run {run_id}: no such run in the warehouse; see "
+                         "'litmeta sql \"SELECT run_id, flow, started_at FROM ingest_runs ORDER BY started_at\"'")
+    return {"after": rows[0][0]}
 
 
 def network_graph(con: duckdb.DuckDBPyConnection, seed: int | None):
@@ -109,8 +160,10 @@ def _png(g, path: Path, seed: int | None) -> Path:
     return path
 
 
-def export(con: duckdb.DuckDBPyConnection, out: Path, formats: list[str], seed: int | None = None) -> list[Path]:
-    """Write the requested formats under ``out``; returns the files written."""
+def export(con: duckdb.DuckDBPyConnection, out: Path, formats: list[str], seed: int | None = None,
+           since_run: str | None = None) -> list[Path]:
+    """Write the requested formats under ``out``; returns the files (and partitioned folders) written."""
+    after = run_end(con, since_run) if since_run else None
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt in formats:
@@ -120,9 +173,9 @@ def export(con: duckdb.DuckDBPyConnection, out: Path, formats: list[str], seed: 
                     written.append(_copy(con, sql, out / f"seed_{seed}_{name}.{fmt}", fmt, {"seed": seed}))
             else:
                 for t in ALL_TABLES:
-                    cols = [c for c in t.column_names if not (fmt == "csv" and c == "body")]
-                    written.append(_copy(con, f"SELECT {', '.join(quote(c) for c in cols)} FROM {t.name}",
-                                         out / f"{t.name}.{fmt}", fmt))
+                    sql, partition = table_query(t, fmt, after)
+                    path = out / (t.name if partition else f"{t.name}.{fmt}")
+                    written.append(_copy(con, sql, path, fmt, after if "$after" in sql else None, partition))
         elif fmt == "graphml":
             import networkx as nx
 
@@ -134,11 +187,12 @@ def export(con: duckdb.DuckDBPyConnection, out: Path, formats: list[str], seed: 
     return written
 
 
-def export_warehouse(db: str, out: Path, formats: list[str], seed: int | None = None) -> list[Path]:
+def export_warehouse(db: str, out: Path, formats: list[str], seed: int | None = None,
+                     since_run: str | None = None) -> list[Path]:
     """`export` from the warehouse file ``db`` (read-only); a ``seed`` must be a tracked one."""
     check_path(db, must_exist=True)
     with connect(db, read_only=True, wait=10) as con:
         if seed is not None and not con.execute("SELECT count(*) FROM seeds WHERE seed_pmid = ?",
                                                 [seed]).fetchall()[0][0]:
             raise UsageError(f"--seed {seed}: not a tracked seed in {db}; run 'litmeta network {seed}'")
-        return export(con, out, formats, seed)
+        return export(con, out, formats, seed, since_run)
