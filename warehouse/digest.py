@@ -17,17 +17,11 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 
 from litmeta.errors import UsageError
-from litmeta.warehouse.graph import NoObservation, latest_observation, observations
+from litmeta.warehouse.graph import LABEL_SQL, NoObservation, latest_observation, observations
 
 RANK_MOVES_SHOWN = 5  # risers and fallers each
 LIST_MAX = 50  # items listed per section (counts are always complete)
 
-# First author (last name, else the collective name) and year of an article: its label on maps and lists.
-LABEL_SQL = """
-    SELECT a.pmid, a.title, a.pub_year, a.journal_iso_abbrev, a.doi,
-           coalesce(au.last_name, au.collective_name) AS first_author
-    FROM articles a LEFT JOIN authors au ON au.pmid = a.pmid AND au.position = 1
-"""
 
 
 @dataclass
@@ -69,7 +63,7 @@ class Digest:
 
     def text(self) -> str:
         lines = [self.headline()]
-        for head, items, fmt in self._sections():
+        for head, items, fmt in self.sections():
             if items:
                 lines.append(f"{head}:")
                 lines += [f"  {fmt(i)}" for i in items]
@@ -79,12 +73,12 @@ class Digest:
         lines = [f"# {self.headline()}", ""]
         if self.title:
             lines += [f"Seed: **{self.title}** ([PubMed](https://pubmed.ncbi.nlm.nih.gov/{self.seed}/))", ""]
-        for head, items, fmt in self._sections():
+        for head, items, fmt in self.sections():
             if items:
                 lines += [f"## {head}", ""] + [f"- {fmt(i)}" for i in items] + [""]
         return "\n".join(lines).rstrip() + "\n"
 
-    def _sections(self):
+    def sections(self):
         def art(i: dict) -> str:
             who = f"{i.get('first_author') or '?'} {i.get('pub_year') or ''}".strip()
             return f"{i['pmid']} ({who}) {(i.get('title') or '')[:100]}"

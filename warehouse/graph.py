@@ -17,6 +17,41 @@ import pyarrow as pa
 from litmeta.errors import UsageError
 from litmeta.schemas import TABLES
 
+# First author (last name, else the collective name) and year of an article: its label on maps and lists.
+LABEL_SQL = """
+    SELECT a.pmid, a.title, a.pub_year, a.journal_iso_abbrev, a.doi,
+           coalesce(au.last_name, au.collective_name) AS first_author
+    FROM articles a LEFT JOIN authors au ON au.pmid = a.pmid AND au.position = 1
+"""
+
+# The members of one observation with their metrics and labels, best ranked first.
+NODES_SQL = f"""
+    WITH l AS ({LABEL_SQL})
+    SELECT n.pmid, n.hop, n.via, l.title, l.pub_year AS year, l.journal_iso_abbrev AS journal, l.doi,
+           l.first_author, n.community, n.pagerank, n.pagerank_rank, n.local_cited_by, n.global_cited_by,
+           coalesce(n.global_cited_by, n.local_cited_by) AS cited_by, n.betweenness
+    FROM network_metrics n LEFT JOIN l ON l.pmid = n.pmid
+    WHERE n.seed_pmid = $seed AND n.observed_at = $at ORDER BY n.pagerank_rank
+"""
+
+
+def node_label(first_author: str | None, year: int | None, pmid: int) -> str:
+    """First author and year ('Litzow 2024'); the PMID stands in for an author the record does not give."""
+    return f"{first_author or f'PMID {pmid}'} {year or 'n.d.'}"
+
+
+def seed_nodes(con: duckdb.DuckDBPyConnection, seed: int, at: dt.datetime | None = None) -> list[dict]:
+    """Members of ``seed``'s observation ``at`` (default: the latest) with metrics and ``label``, by rank."""
+    at = at or latest_observation(con, seed)
+    cur = con.execute(NODES_SQL, {"seed": seed, "at": at})
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    if not rows:
+        raise NoObservation(f"seed {seed} has no network metrics yet; run 'litmeta refresh --seed {seed}'")
+    for r in rows:
+        r["label"] = node_label(r["first_author"], r["year"], r["pmid"])
+    return rows
+
 
 class NoObservation(UsageError):
     """The seed is not tracked, or has not been observed yet (the message says what to run)."""
