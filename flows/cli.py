@@ -171,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=pmid, default=None)
     s.add_argument("--since-run", metavar="RUN_ID", default=None,
-                   help="parquet/csv of tables: only rows written after that run started (incremental loads)")
+                   help="parquet/csv of tables: only rows written after that run (incremental downstream loads)")
+    s.add_argument("--png-colour", choices=("relation", "community"), default="relation",
+                   help="PNG: colour articles by how they were reached, or by citation community")
+    s.add_argument("--png-layout", choices=("spring", "year"), default="spring",
+                   help="PNG: a force layout, or x = publication year")
 
     s = verb("digest", "what changed around a seed between two observations (text, json, markdown; webhook)",
              "litmeta digest 39047240\nlitmeta digest 39047240 --since 2026-11-01 --format markdown\n"

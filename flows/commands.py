@@ -318,7 +318,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    for path in export_warehouse(args.db, args.out, formats, args.seed, since_run=args.since_run):
+    for path in export_warehouse(args.db, args.out, formats, args.seed, since_run=args.since_run,
+                                 png_colour=args.png_colour, png_layout=args.png_layout):
         print(path)
     return 0
 
