@@ -4,6 +4,7 @@ browser), the PNG, partitioned and incremental exports, and the one-line refusal
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +14,7 @@ import duckdb
 import pytest
 
 from litmeta.extractors.sandbox import SandboxServer
-from tests.conftest import BUNDLED_SNAPSHOT
+from tests.conftest import BUNDLED_SNAPSHOT, REPO
 from tests.pubmed_fixtures import article, document
 
 pytestmark = pytest.mark.e2e
@@ -223,6 +224,8 @@ def test_report_in_a_headless_browser(tracked, tmp_path):
     colours = img.getcolors(maxcolors=1 << 20)
     non_white = sum(n for n, c in colours if c != (255, 255, 255))
     assert len(colours) > 20 and non_white > 0.01 * img.width * img.height, "the map is drawn, not blank"
+    if os.environ.get("LITMETA_UPDATE_SCREENSHOT") == "1":  # the README's picture (docs/network.md)
+        shutil.copy(shot, REPO / "docs" / "report_map.png")
 
 
 # -- PNG ---------------------------------------------------------------------------------------
