@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("seed", type=pmid, metavar="SEED")
     s.add_argument("--out", type=Path, required=True, metavar="FILE.html")
     s.add_argument("--top", type=positive, default=None, metavar="N",
-                   help="draw at most N articles, the top by PageRank (default 1500)")
+                   help="draw at most N articles, the top by PageRank (default 500)")
 
     s = verb("serve", "run Prefect deployments with schedules (refresh daily by default)",
              "litmeta serve --cron '0 3 * * *'")

@@ -184,11 +184,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 def test_report_in_a_headless_browser(tracked, tmp_path):
     from litmeta.warehouse.report import write_report
 
-    out, drawn, total = write_report(tracked["db"], SEED, tmp_path / "report.html")
+    out, drawn, total = write_report(tracked["demo"], SEED, tmp_path / "report.html")
     html = out.read_text()
     assert "<script src=" not in html and "<link " not in html, "every script and style inline"
     assert out.stat().st_size < 15_000_000
-    assert drawn == total == 14
+    assert drawn == total == 11
     if not CHROMIUM.exists():
         pytest.skip(f"no browser: {CHROMIUM} is absent (apt-get install chromium; .ci/run does it)")
     sync_playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed").sync_playwright
@@ -214,7 +214,7 @@ def test_report_in_a_headless_browser(tracked, tmp_path):
         after_switch = page.eval_on_selector_all("#map .scatterlayer .trace path.point", "els => els.length")
         browser.close()
     assert errors == [] and failed == []
-    assert drawn_points == len(data["nodes"]) == 14 and after_switch == drawn_points
+    assert drawn_points == len(data["nodes"]) == 11 and after_switch == drawn_points
     assert {"source", "target", "kind"} <= set(data["edges"][0])
     assert set(data["nodes"][0]) >= {"pmid", "title", "year", "first_author", "community", "pagerank", "cited_by"}
     assert "Litzow 2024" in labels

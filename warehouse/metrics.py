@@ -38,13 +38,17 @@ def compute(graph: SeedGraph) -> Metrics:
 
     members = graph.members.to_pydict()
     pmids: list[int] = members["pmid"]
+    pairs = list(zip(graph.edges.column("citing_pmid").to_pylist(), graph.edges.column("cited_pmid").to_pylist(),
+                     strict=True))
     g = nx.DiGraph()
     g.add_nodes_from(pmids)
-    g.add_edges_from(zip(graph.edges.column("citing_pmid").to_pylist(),
-                         graph.edges.column("cited_pmid").to_pylist(), strict=True))
+    g.add_edges_from(pairs)
+    undirected = nx.Graph()  # built from the pairs: cheaper than copying g with to_undirected()
+    undirected.add_nodes_from(pmids)
+    undirected.add_edges_from(pairs)
     n, m = g.number_of_nodes(), g.number_of_edges()
-    pagerank = nx.pagerank(g, alpha=PAGERANK_ALPHA, tol=1e-12, max_iter=1000) if n else {}
-    groups = nx.community.louvain_communities(g.to_undirected(), seed=LOUVAIN_SEED) if n else []
+    pagerank = nx.pagerank(g, alpha=PAGERANK_ALPHA, tol=1e-10, max_iter=1000) if n else {}
+    groups = nx.community.louvain_communities(undirected, seed=LOUVAIN_SEED) if n else []
     groups = sorted(groups, key=lambda c: (-len(c), min(c)))
     community = {p: i for i, c in enumerate(groups) for p in c}
     skipped = n * m > BETWEENNESS_MAX_WORK

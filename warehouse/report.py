@@ -5,7 +5,8 @@ and newer, what is new, how fast citations grow), as Connected Papers and Litmap
 plotly figures; plotly.js is inlined from the plotly package itself (no CDN), the page is a jinja2
 template, the node positions come from networkx's spring layout (or the publication year). The data
 drawn is also embedded as JSON (``<script type="application/json" id="litmeta-data">``) for other
-tools and tests. Large networks are drawn with their top `DEFAULT_TOP` members by PageRank (stated).
+tools and tests. Large networks are drawn with their top `DEFAULT_TOP` members by PageRank and at most
+`EDGE_MAX` of the links between them (those between the best ranked), both stated on the page.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from litmeta.warehouse.db import check_path, connect
 from litmeta.warehouse.digest import build_digest
 from litmeta.warehouse.graph import latest_observation, observations, seed_nodes
 
-DEFAULT_TOP = 1500
+DEFAULT_TOP = 500
+EDGE_MAX = 8000  # links drawn among the drawn members: beyond this a map is a hairball and a large file
 LABELLED = 40  # members labelled on the map; the others show their label on hover
 TOP_WORKS = 15
 COMMUNITY_COLOURS = 10  # the largest communities get their own colour; the rest are 'other'
@@ -35,12 +37,9 @@ _EDGES = """
     SELECT DISTINCT citing_pmid AS source, cited_pmid AS target, 'cites' AS kind FROM citation_edges
     WHERE citing_pmid IN (SELECT pmid FROM _drawn) AND cited_pmid IN (SELECT pmid FROM _drawn)
       AND citing_pmid <> cited_pmid
-    UNION
-    SELECT DISTINCT s.pmid, s.similar_pmid, 'similar' FROM similar_articles s
-    WHERE s.pmid IN (SELECT pmid FROM _drawn) AND s.similar_pmid IN (SELECT pmid FROM _drawn)
-      AND s.last_seen >= $at AND NOT EXISTS (SELECT 1 FROM citation_edges e WHERE
-          (e.citing_pmid = s.pmid AND e.cited_pmid = s.similar_pmid)
-          OR (e.citing_pmid = s.similar_pmid AND e.cited_pmid = s.pmid))
+    UNION ALL
+    SELECT DISTINCT pmid, similar_pmid, 'similar' FROM similar_articles
+    WHERE pmid IN (SELECT pmid FROM _drawn) AND similar_pmid IN (SELECT pmid FROM _drawn) AND last_seen >= $at
     ORDER BY 3, 1, 2
 """
 _GROWTH = """
@@ -62,10 +61,18 @@ def report_data(con: duckdb.DuckDBPyConnection, seed: int, top: int = DEFAULT_TO
     nodes = members[:top]
     con.register("_drawn", pa.table({"pmid": pa.array([n["pmid"] for n in nodes], pa.int64())}))
     try:
-        edges = [dict(zip(("source", "target", "kind"), r, strict=True))
-                 for r in con.execute(_EDGES, {"at": at}).fetchall()]
+        rows = con.execute(_EDGES, {"at": at}).fetchall()
     finally:
         con.unregister("_drawn")
+    cited = {(a, b) for a, b, kind in rows if kind == "cites"}
+    edges = [{"source": a, "target": b, "kind": kind} for a, b, kind in rows  # a cited pair is drawn as a citation
+             if kind == "cites" or ((a, b) not in cited and (b, a) not in cited)]
+    links = len(edges)
+    if links > EDGE_MAX:  # keep the links between the best ranked members
+        rank = {n["pmid"]: n["pagerank_rank"] for n in nodes}
+        edges = sorted(edges, key=lambda e: (max(rank[e["source"]], rank[e["target"]]),
+                                             rank[e["source"]] + rank[e["target"]], e["kind"]))[:EDGE_MAX]
+        edges.sort(key=lambda e: (e["kind"], e["source"], e["target"]))
     seed_row = con.execute("SELECT title, journal_title, pub_year, doi FROM articles WHERE pmid = ?", [seed]).fetchall()
 
     def works(view: str, count: str) -> list[dict]:
@@ -90,6 +97,8 @@ def report_data(con: duckdb.DuckDBPyConnection, seed: int, top: int = DEFAULT_TO
         "nodes": [{k: n[k] for k in ("pmid", "title", "year", "first_author", "community", "pagerank", "cited_by",
                                       "label", "journal", "doi", "hop", "via", "pagerank_rank")} for n in nodes],
         "edges": edges,
+        "links": links,
+        "edge_max": EDGE_MAX,
         "growth": [dict(zip(("observed_at", "local_cited_by", "global_cited_by", "source"), r, strict=True))
                    for r in con.execute(_GROWTH, {"seed": seed}).fetchall()],
         "prior_works": works("prior_works", "n_citing_members"),
@@ -107,7 +116,7 @@ def _positions(data: dict) -> tuple[dict, dict]:
     g = nx.Graph()
     g.add_nodes_from(n["pmid"] for n in data["nodes"])
     g.add_edges_from((e["source"], e["target"]) for e in data["edges"])
-    spring = nx.spring_layout(g, seed=1, iterations=50 if g.number_of_nodes() <= 500 else 30) if len(g) else {}
+    spring = nx.spring_layout(g, seed=1, iterations=50 if g.number_of_nodes() <= 200 else 30) if len(g) else {}
     timeline: dict[int, tuple[float | None, float]] = {}
     by_year: dict[object, list[dict]] = {}
     for n in data["nodes"]:
@@ -254,11 +263,11 @@ def render(data: dict) -> str:
 
     config = {"displaylogo": False, "responsive": True}
     map_html = pio.to_html(map_figure(data), include_plotlyjs=True, full_html=False, div_id="map", config=config,
-                           post_script=CLICK_SCRIPT, default_height="720px")
+                           post_script=CLICK_SCRIPT, default_height="720px", validate=False)
     growth_html = pio.to_html(growth_figure(data), include_plotlyjs=False, full_html=False, div_id="growth",
-                              config=config, default_height="320px")
+                              config=config, default_height="320px", validate=False)
     blob = json.dumps({"seed": data["seed"], "observed_at": data["observed_at"], "members": data["members"],
-                       "drawn": data["drawn"], "nodes": data["nodes"], "edges": data["edges"]},
+                       "drawn": data["drawn"], "links": data["links"], "nodes": data["nodes"], "edges": data["edges"]},
                       ensure_ascii=False, default=str).replace("</", "<\\/")
     env = jinja2.Environment(loader=jinja2.PackageLoader("litmeta.warehouse", "templates"),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
