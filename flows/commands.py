@@ -219,8 +219,11 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
             summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
                                 tool=args.tool, record_snapshot=args.record_snapshot, notify=_notify(args))
-        for seed in summary.get("seeds", {}):
+        for seed, done in summary.get("seeds", {}).items():
             print_network_summary(db, int(seed), summary)
+            if "digest" in done:
+                print(f"Digest of {seed}: {'something new' if done['digest']['news'] else 'nothing new'} "
+                      f"(litmeta digest {seed}); webhook: {done['digest']['notified']}")
         return _finish(summary, db, "litmeta refresh")
 
 

@@ -334,3 +334,18 @@ def test_bad_input_is_one_line_and_exit_2(tracked, tmp_path, capsys):
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (argv, err)
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_large_network_is_drawn_with_its_top_n_members_and_says_so(tracked, tmp_path, monkeypatch):
+    from litmeta.warehouse import report
+
+    monkeypatch.setattr(report, "EDGE_MAX", 2)
+    out, drawn, total = report.write_report(tracked["db"], SEED, tmp_path / "top.html", top=6)
+    html = out.read_text()
+    data = json.loads(html.split('id="litmeta-data">', 1)[1].split("</script>", 1)[0])
+    ranks = q(tracked["db"], "SELECT pmid FROM network_metrics WHERE observed_at = (SELECT max(observed_at) FROM "
+                             "network_metrics) ORDER BY pagerank_rank LIMIT 6")
+    assert (drawn, total) == (6, 14) and [n["pmid"] for n in data["nodes"]] == [p for (p,) in ranks]
+    assert "the top 6 of 14 articles by PageRank (N = 6)" in html
+    assert len(data["edges"]) == 2 < data["links"] and f"2 of the {data['links']} among them" in html
+    assert all(e["source"] in {n["pmid"] for n in data["nodes"]} for e in data["edges"])

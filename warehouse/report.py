@@ -6,7 +6,7 @@ plotly figures; plotly.js is inlined from the plotly package itself (no CDN), th
 template, the node positions come from networkx's spring layout (or the publication year). The data
 drawn is also embedded as JSON (``<script type="application/json" id="litmeta-data">``) for other
 tools and tests. Large networks are drawn with their top `DEFAULT_TOP` members by PageRank and at most
-`EDGE_MAX` of the links between them (those between the best ranked), both stated on the page.
+`EDGE_MAX` of the links among them (`_strongest`), both stated on the page.
 """
 
 from __future__ import annotations
@@ -68,11 +68,9 @@ def report_data(con: duckdb.DuckDBPyConnection, seed: int, top: int = DEFAULT_TO
     edges = [{"source": a, "target": b, "kind": kind} for a, b, kind in rows  # a cited pair is drawn as a citation
              if kind == "cites" or ((a, b) not in cited and (b, a) not in cited)]
     links = len(edges)
-    if links > EDGE_MAX:  # keep the links between the best ranked members
-        rank = {n["pmid"]: n["pagerank_rank"] for n in nodes}
-        edges = sorted(edges, key=lambda e: (max(rank[e["source"]], rank[e["target"]]),
-                                             rank[e["source"]] + rank[e["target"]], e["kind"]))[:EDGE_MAX]
-        edges.sort(key=lambda e: (e["kind"], e["source"], e["target"]))
+    layout_pairs = [(e["source"], e["target"]) for e in edges]  # the layout uses every link
+    if links > EDGE_MAX:
+        edges = _strongest(edges, nodes)
     seed_row = con.execute("SELECT title, journal_title, pub_year, doi FROM articles WHERE pmid = ?", [seed]).fetchall()
 
     def works(view: str, count: str) -> list[dict]:
@@ -97,6 +95,7 @@ def report_data(con: duckdb.DuckDBPyConnection, seed: int, top: int = DEFAULT_TO
         "nodes": [{k: n[k] for k in ("pmid", "title", "year", "first_author", "community", "pagerank", "cited_by",
                                       "label", "journal", "doi", "hop", "via", "pagerank_rank")} for n in nodes],
         "edges": edges,
+        "layout_pairs": layout_pairs,
         "links": links,
         "edge_max": EDGE_MAX,
         "growth": [dict(zip(("observed_at", "local_cited_by", "global_cited_by", "source"), r, strict=True))
@@ -107,6 +106,24 @@ def report_data(con: duckdb.DuckDBPyConnection, seed: int, top: int = DEFAULT_TO
     }
 
 
+def _strongest(edges: list[dict], nodes: list[dict]) -> list[dict]:
+    """At most EDGE_MAX links, spread over the members: each keeps its links to its best ranked neighbours
+    (an equal share each, best ranked members first), so every member still shows where it belongs."""
+    rank = {n["pmid"]: n["pagerank_rank"] for n in nodes}
+    share = max(1, EDGE_MAX // max(1, len(nodes)))
+    by_node: dict[int, list[dict]] = {}
+    for e in edges:
+        by_node.setdefault(e["source"], []).append(e)
+        by_node.setdefault(e["target"], []).append(e)
+    kept: dict[tuple, dict] = {}
+    for n in sorted(by_node, key=lambda p: rank[p]):
+        own = sorted(by_node[n], key=lambda e: (rank[e["target"] if e["source"] == n else e["source"]], e["kind"]))
+        for e in own[:share]:
+            if len(kept) < EDGE_MAX:
+                kept[(e["source"], e["target"], e["kind"])] = e
+    return sorted(kept.values(), key=lambda e: (e["kind"], e["source"], e["target"]))
+
+
 # -- figures -----------------------------------------------------------------------------------
 def _positions(data: dict) -> tuple[dict, dict]:
     """(spring layout, timeline layout) positions by PMID: networkx's layout, and x = publication year
@@ -115,7 +132,7 @@ def _positions(data: dict) -> tuple[dict, dict]:
 
     g = nx.Graph()
     g.add_nodes_from(n["pmid"] for n in data["nodes"])
-    g.add_edges_from((e["source"], e["target"]) for e in data["edges"])
+    g.add_edges_from(data.get("layout_pairs") or [(e["source"], e["target"]) for e in data["edges"]])
     spring = nx.spring_layout(g, seed=1, iterations=50 if g.number_of_nodes() <= 200 else 30) if len(g) else {}
     timeline: dict[int, tuple[float | None, float]] = {}
     by_year: dict[object, list[dict]] = {}
