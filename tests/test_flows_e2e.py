@@ -134,16 +134,19 @@ def test_serve_registers_deployments_with_schedules(tmp_path, prefect_api):
     con = connect(str(db))
     con.execute("INSERT INTO saved_searches VALUES ('blinatumomab[tiab]', '{}', now()::TIMESTAMP)").fetchall()
     con.close()
-    r = run_cli(["--db", str(db), "serve", "--cron", "15 4 * * *", "--register-only"], prefect_api)
+    hook = "http://127.0.0.1:9/hooks/secret-token"
+    r = run_cli(["--db", str(db), "serve", "--cron", "15 4 * * *", "--register-only", "--notify", hook], prefect_api)
     assert r.returncode == 0, r.stderr
     assert "registered 2 deployment(s)" in r.stdout
 
     async def read():
         async with get_client() as client:
             deps = await client.read_deployments(limit=50, sort=DeploymentSort.NAME_ASC)
-            return {d.name: [s.schedule.cron for s in d.schedules] for d in deps}
+            return ({d.name: [s.schedule.cron for s in d.schedules] for d in deps},
+                    {d.name: d.parameters for d in deps})
 
-    got = asyncio.run(read())
+    got, params = asyncio.run(read())
+    assert params["litmeta-refresh"]["notify"] is True and "secret-token" not in repr(params)
     assert got["litmeta-refresh"] == ["15 4 * * *"]
     assert got["litmeta-search-1"] == ["15 4 * * *"]
 
