@@ -55,6 +55,13 @@ _COMMENT_ROW = TABLES["comments_corrections"].row
 _HISTORY_ROW = TABLES["history_dates"].row
 _REFERENCE_ROW = TABLES["reference_entries"].row
 _EDGE_ROW = TABLES["citation_edges"].row
+_INVESTIGATOR_ROW = TABLES["investigators"].row
+_INVESTIGATOR_AFFILIATION_ROW = TABLES["investigator_affiliations"].row
+_PERSON_IDENTIFIER_ROW = TABLES["person_identifiers"].row
+_AFFILIATION_IDENTIFIER_ROW = TABLES["affiliation_identifiers"].row
+_SUPPLEMENTARY_MESH_ROW = TABLES["supplementary_mesh"].row
+_OTHER_ABSTRACT_ROW = TABLES["other_abstracts"].row
+_OTHER_ID_ROW = TABLES["other_ids"].row
 
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation", "MedlineCitation")
 
@@ -217,7 +224,7 @@ def _abstract(elem: etree._Element | None) -> str | None:
 class _Record:
     """Rows of one record, committed to the sink only when the whole record parsed."""
 
-    __slots__ = ("pmid", "sink", "marks", "ref_pos", "ref_cited", "kw_pos")
+    __slots__ = ("pmid", "sink", "marks", "ref_pos", "ref_cited", "kw_pos", "other_abstract_pos", "other_id_pos")
 
     def __init__(self, sink: RowSink) -> None:
         self.sink = sink
@@ -227,6 +234,8 @@ class _Record:
         self.ref_pos = 0
         self.ref_cited: set[int] = set()
         self.kw_pos = 0  # keyword positions, too, run across the record's KeywordLists
+        self.other_abstract_pos = 0  # OtherAbstract and OtherID repeat as siblings: numbered across the record
+        self.other_id_pos = 0
 
     def rollback(self) -> None:
         for name, rows in self.sink.rows.items():
@@ -313,6 +322,16 @@ class PubmedParser:
                 self._comments(c, pmid, rows["comments_corrections"])
             elif tag == "CoiStatement":
                 a["coi"] = _flat(c)
+            elif tag == "OtherID":
+                rec.other_id_pos += 1
+                self._other_id(c, pmid, rec.other_id_pos, rows["other_ids"])
+            elif tag == "OtherAbstract":
+                rec.other_abstract_pos += 1
+                self._other_abstract(c, pmid, rec.other_abstract_pos, rows["other_abstracts"])
+            elif tag == "SupplMeshList":
+                self._suppl_mesh(c, pmid, rows["supplementary_mesh"])
+            elif tag == "InvestigatorList":
+                self._investigators(c, pmid, rows)
         ids: dict[str, str] = {}
         publication_status = None
         if pd is not None:
@@ -371,7 +390,7 @@ class PubmedParser:
             elif tag == "Abstract":
                 a["abstract"] = _abstract(c)
             elif tag == "AuthorList":
-                self._authors(c, pmid, rows["authors"], rows["affiliations"])
+                self._authors(c, pmid, rows)
             elif tag == "Language":
                 t = _text(c)
                 if t:
@@ -438,14 +457,15 @@ class PubmedParser:
     # -- lists -------------------------------------------------------------------------------
     @staticmethod
     @inline_rows
-    def _authors(elem: etree._Element, pmid: int, out: list, aff_out: list) -> None:
+    def _authors(elem: etree._Element, pmid: int, rows: dict[str, list]) -> None:
+        out, aff_out = rows["authors"], rows["affiliations"]
         pos = 0
         for au in elem:
             if au.tag != "Author":
                 continue
             pos += 1
             last = fore = initials = suffix = collective = orcid = None
-            apos = 0
+            apos = idpos = 0
             for c in au:
                 tag = c.tag
                 if tag == "LastName":
@@ -459,16 +479,23 @@ class PubmedParser:
                 elif tag == "CollectiveName":
                     collective = _flat(c)
                 elif tag == "Identifier":
-                    if orcid is None and (c.get("Source") or "").upper() == "ORCID":
+                    source = c.get("Source")
+                    if orcid is None and (source or "").upper() == "ORCID":
                         orcid = normalize_orcid(c.text)
+                    idpos += 1
+                    _person_identifier(rows, pmid, "author", pos, idpos, source, c)
                 elif tag == "AffiliationInfo":
                     apos += 1
                     aff = ident = None
+                    ipos = 0
                     for x in c:
                         if x.tag == "Affiliation":
                             aff = _flat(x)
-                        elif x.tag == "Identifier" and ident is None:
-                            ident = _text(x)
+                        elif x.tag == "Identifier":
+                            ipos += 1
+                            value = _affiliation_identifier(rows, pmid, "author", pos, apos, ipos, x)
+                            if ident is None:
+                                ident = value
                     aff_out.append(_AFFILIATION_ROW(
                         pmid=pmid, author_position=pos, position=apos, affiliation=aff, identifier=ident))
             equal = au.get("EqualContrib")
@@ -476,6 +503,77 @@ class PubmedParser:
                 pmid=pmid, position=pos, last_name=last, fore_name=fore, initials=initials, suffix=suffix,
                 collective_name=collective, orcid=orcid, is_valid=_yn(au.get("ValidYN", "Y")),
                 equal_contrib=_yn(equal) if equal is not None else None))
+
+    @staticmethod
+    @inline_rows
+    def _investigators(elem: etree._Element, pmid: int, rows: dict[str, list]) -> None:
+        """An InvestigatorList: investigators, their affiliations and identifiers (as for authors)."""
+        out, aff_out = rows["investigators"], rows["investigator_affiliations"]
+        pos = 0
+        for inv in elem:
+            if inv.tag != "Investigator":
+                continue
+            pos += 1
+            last = fore = initials = suffix = orcid = None
+            apos = idpos = 0
+            for c in inv:
+                tag = c.tag
+                if tag == "LastName":
+                    last = _flat(c)
+                elif tag == "ForeName":
+                    fore = _flat(c)
+                elif tag == "Initials":
+                    initials = _text(c)
+                elif tag == "Suffix":
+                    suffix = _flat(c)
+                elif tag == "Identifier":
+                    source = c.get("Source")
+                    if orcid is None and (source or "").upper() == "ORCID":
+                        orcid = normalize_orcid(c.text)
+                    idpos += 1
+                    _person_identifier(rows, pmid, "investigator", pos, idpos, source, c)
+                elif tag == "AffiliationInfo":
+                    apos += 1
+                    aff = None
+                    ipos = 0
+                    for x in c:
+                        if x.tag == "Affiliation":
+                            aff = _flat(x)
+                        elif x.tag == "Identifier":
+                            ipos += 1
+                            _affiliation_identifier(rows, pmid, "investigator", pos, apos, ipos, x)
+                    aff_out.append(_INVESTIGATOR_AFFILIATION_ROW(
+                        pmid=pmid, investigator_position=pos, position=apos, affiliation=aff))
+                elif tag == "Affiliation":  # pre-2014 DTDs: one Affiliation, no AffiliationInfo
+                    apos += 1
+                    aff_out.append(_INVESTIGATOR_AFFILIATION_ROW(
+                        pmid=pmid, investigator_position=pos, position=apos, affiliation=_flat(c)))
+            out.append(_INVESTIGATOR_ROW(
+                pmid=pmid, position=pos, last_name=last, fore_name=fore, initials=initials, suffix=suffix,
+                orcid=orcid, is_valid=_yn(inv.get("ValidYN", "Y"))))
+
+    @staticmethod
+    @inline_rows
+    def _other_id(elem: etree._Element, pmid: int, pos: int, out: list) -> None:
+        out.append(_OTHER_ID_ROW(pmid=pmid, position=pos, source=elem.get("Source"), other_id=_text(elem)))
+
+    @staticmethod
+    @inline_rows
+    def _other_abstract(elem: etree._Element, pmid: int, pos: int, out: list) -> None:
+        out.append(_OTHER_ABSTRACT_ROW(
+            pmid=pmid, position=pos, type=elem.get("Type"), language=elem.get("Language"), abstract=_abstract(elem),
+            copyright=_flat(_child(elem, "CopyrightInformation"))))
+
+    @staticmethod
+    @inline_rows
+    def _suppl_mesh(elem: etree._Element, pmid: int, out: list) -> None:
+        pos = 0
+        for c in elem:
+            if c.tag != "SupplMeshName":
+                continue
+            pos += 1
+            out.append(_SUPPLEMENTARY_MESH_ROW(pmid=pmid, position=pos, ui=c.get("UI"), name=_flat(c),
+                                               type=c.get("Type")))
 
     @staticmethod
     @inline_rows
@@ -718,7 +816,7 @@ class PubmedParser:
             elif tag == "AuthorList":
                 if (c.get("Type") or "authors") == "authors" and not has_authors:
                     has_authors = True
-                    self._authors(c, pmid, rows["authors"], rows["affiliations"])
+                    self._authors(c, pmid, rows)
             elif tag == "PublicationType":
                 pubtypes.append(c)
             elif tag == "Abstract":
@@ -749,6 +847,25 @@ class PubmedParser:
                 elif c.tag == "PublicationStatus":
                     publication_status = _text(c)
         self._article_row(rec, pmid, version, "book", a, ids, publication_status, elem)
+
+
+@inline_rows
+def _person_identifier(rows: dict[str, list], pmid: int, role: str, person: int, pos: int, source: str | None,
+                       elem: etree._Element) -> None:
+    """An author's or investigator's Identifier (the ``pos``-th of that person) as a row."""
+    rows["person_identifiers"].append(_PERSON_IDENTIFIER_ROW(pmid=pmid, role=role, person_position=person, position=pos, source=source,
+                                      identifier=_text(elem)))
+
+
+@inline_rows
+def _affiliation_identifier(rows: dict[str, list], pmid: int, role: str, person: int, affiliation: int,
+                            pos: int, elem: etree._Element) -> str | None:
+    """An AffiliationInfo/Identifier as a row; returns its text."""
+    value = _text(elem)
+    rows["affiliation_identifiers"].append(_AFFILIATION_IDENTIFIER_ROW(
+        pmid=pmid, role=role, person_position=person, affiliation_position=affiliation, position=pos,
+        source=elem.get("Source"), identifier=value))
+    return value
 
 
 def _excerpt(elem: etree._Element, n: int = 300) -> str:

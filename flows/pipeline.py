@@ -14,7 +14,7 @@ from litmeta.extractors.entrez import EntrezClient
 from litmeta.extractors.files import file_stamp, parse_file
 from litmeta.schemas import ParsedBatch
 from litmeta.warehouse.load import BATCH_RECORDS, LoadStats, load_batches
-from litmeta.warehouse.runs import file_loaded, store_file
+from litmeta.warehouse.runs import mark_file_loaded, record_file
 
 # DuckDB threads of the loader while parse workers (one per core) hold the cores: more would only
 # compete with them, and make how a commit cuts row groups depend on thread timing.
@@ -23,11 +23,10 @@ LOADER_THREADS_BESIDE_WORKERS = 1
 
 def load_file(db: str, run_id: str, path: Path,
               on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None) -> LoadStats:
-    """Parse and load one local file (PubMed or PMC, .xml or .xml.gz); the file is recorded first
-    (raw_documents, source_files) and marked loaded once all its records are."""
+    """Parse and load one local file (PubMed or PMC, .xml or .xml.gz); the file is recorded
+    (raw_documents, source_files) with its first rows and marked loaded with its last."""
     size, mtime = file_stamp(path)
     parsed = parse_file(path, BATCH_RECORDS)
-    store_file(db, run_id, parsed.kind, path, parsed.sha256, size, mtime)
     read = {"records": 0, "deletions": 0}
 
     def counted(batch: ParsedBatch, stats: LoadStats) -> None:
@@ -37,9 +36,10 @@ def load_file(db: str, run_id: str, path: Path,
             on_batch(batch, stats)
 
     threads = LOADER_THREADS_BESIDE_WORKERS if parsed.in_workers else None
-    stats = load_batches(db, run_id, parsed.batches, counted, threads=threads)
-    file_loaded(db, path, read["records"], read["deletions"])
-    return stats
+    return load_batches(
+        db, run_id, parsed.batches, counted, threads=threads,
+        first=lambda con: record_file(con, run_id, parsed.kind, path, parsed.sha256, size, mtime),
+        last=lambda con: mark_file_loaded(con, path, read["records"], read["deletions"]))
 
 
 def fetch_and_load_pubmed(client: EntrezClient, db: str, run_id: str,

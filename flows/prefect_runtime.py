@@ -131,6 +131,16 @@ _HINT = "; check PREFECT_HOME and the Prefect settings, or run 'prefect server s
 API_PATH = "/api"  # where Prefect's server app mounts its API
 
 
+def _port_in_use(port: int) -> bool:
+    """Whether something listens on (or holds) ``port`` of the loopback interface."""
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return True
+    return False
+
+
 class TemporaryApi:
     """Prefect's temporary API server (``python -m flows.prefect_server``).
 
@@ -185,14 +195,15 @@ class TemporaryApi:
         """Block until the server answers /health; relaunch (a few times) when it fails to start.
 
         uvicorn exits with code 3 when the port was taken meanwhile, and also when the app fails
-        to start (e.g. an unusable Prefect database): after ``relaunches`` it gives up.
+        to start (e.g. an unusable Prefect database): only the first is worth a new port, so a
+        relaunch (at most ``relaunches``) follows only when the port is in use now.
         Raises `PrefectUnavailable`.
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
             code = self.proc.poll()
-            if code == 3 and relaunches > 0:
+            if code == 3 and relaunches > 0 and _port_in_use(self.port):
                 relaunches -= 1
                 self.launch()
             elif code is not None:

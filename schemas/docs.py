@@ -16,19 +16,40 @@ replaced as a set when a newer record of the article arrives; **edge** tables ke
 """
 
 
-def render() -> str:
-    index = "\n".join(f"- [`{t.name}`](#{t.name}): {t.doc}" for t in ALL_TABLES)
-    return HEADER + index + "\n\n" + "\n".join(t.markdown() for t in ALL_TABLES) + render_views()
+# Views (warehouse/views.py defines them): name, what a row is and how it is derived, an example query.
+VIEW_DOCS: tuple[tuple[str, str, str], ...] = (
+    ("grant_projects",
+     "One row per article and NIH project: the distinct NIH project numbers behind the article's `grants` "
+     "lines (which stay as delivered), so that funded projects can be counted. Columns: `pmid`, "
+     "`project_number` (institute code + 6-digit serial, e.g. `CA180886`), `agency` (of the first grant line "
+     "naming the project), `ic`, `serial`, `activity_codes` (e.g. `[U10]`), `grant_positions` (the "
+     "`grants.position`s naming it).\n\n"
+     "Normalisation rule: a `grant_id` is upper-cased and split at commas, semicolons and ' AND ' "
+     "(`U10CA180820, U10CA180794` gives two). Each part is read as an NIH project number "
+     "`[type digit] [activity code] [institute code] [serial] [-support year and suffix]`, spaces and dashes "
+     "between them optional: `R01 CA123456-01A1`, `5R01CA123456`, `U10 CA180886`, `P30 CA-08748`. "
+     "The project number is institute code + serial, the serial left-padded to 6 digits (`CA008748`); the "
+     "application type, activity code, support year and suffix are not part of it, so `R01 CA123456-01A1` and "
+     "`CA123456` are one project. A part without an activity code (`CA123456`) counts only when the line's "
+     "agency names NIH (`NCI NIH HHS`); contracts (`HHSN...`), other funders' numbers and serials of 7 digits "
+     "give no row.",
+     "SELECT project_number, count(DISTINCT pmid) AS articles FROM grant_projects "
+     "GROUP BY project_number ORDER BY articles DESC, project_number LIMIT 10"),
+)
 
 
 def render_views() -> str:
-    """The analyst-facing views (litmeta.warehouse.views.VIEW_DOCS), each with its example query."""
-    from litmeta.warehouse.views import VIEW_DOCS
+    parts = ["# Views\n"]
+    for name, doc, example in VIEW_DOCS:
+        parts.append(f"## `{name}`\n\n{doc}\n\nExample:\n\n```sql\n{example}\n```\n")
+    return "\n".join(parts)
 
-    parts = ["\n# Views\n\nViews for common questions; each example runs as written (`litmeta sql \"...\"`).\n"]
-    for name, (doc, example) in VIEW_DOCS.items():
-        parts.append(f"\n## `{name}` (view)\n\n{doc}\n\n```sql\n{example}\n```\n")
-    return "".join(parts)
+
+def render() -> str:
+    index = "\n".join(f"- [`{t.name}`](#{t.name}): {t.doc}" for t in ALL_TABLES)
+    views = "\n".join(f"- [`{name}`](#{name}) (view)" for name, _, _ in VIEW_DOCS)
+    return (HEADER + index + "\n" + views + "\n\n" + "\n".join(t.markdown() for t in ALL_TABLES)
+            + "\n" + render_views())
 
 
 if __name__ == "__main__":

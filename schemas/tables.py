@@ -232,6 +232,118 @@ HISTORY_DATES = Table(
     ),
 )
 
+INVESTIGATORS = Table(
+    "investigators",
+    "InvestigatorList entries: persons credited with the work who are not authors (e.g. the members of a "
+    "trial group), in listed order.",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("last_name", "VARCHAR", "LastName"),
+        C("fore_name", "VARCHAR", "ForeName"),
+        C("initials", "VARCHAR", "Initials"),
+        C("suffix", "VARCHAR", "Suffix (Jr, III, ...)"),
+        C("orcid", "VARCHAR", "first ORCID Identifier, normalised to the bare 0000-0000-0000-000X form"),
+        C("is_valid", "BOOLEAN", "ValidYN attribute (false marks a corrected/invalid spelling)"),
+    ),
+)
+
+INVESTIGATOR_AFFILIATIONS = Table(
+    "investigator_affiliations",
+    "Affiliations of each investigator (AffiliationInfo, or the Affiliation of pre-2014 records), in document order.",
+    scope="article",
+    key=("pmid", "investigator_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("investigator_position", "INTEGER", "investigators.position of the investigator", nullable=False),
+        POSITION,
+        C("affiliation", "VARCHAR", "Affiliation text"),
+    ),
+)
+
+PERSON_IDENTIFIERS = Table(
+    "person_identifiers",
+    "Every Identifier of an author or investigator (ORCID and other schemes), with its Source, in document order.",
+    scope="article",
+    key=("pmid", "role", "person_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("role", "VARCHAR", "'author' (authors.position) or 'investigator' (investigators.position)", nullable=False),
+        C("person_position", "INTEGER", "position of the author or investigator", nullable=False),
+        POSITION,
+        C("source", "VARCHAR", "Source attribute: the scheme (ORCID, ...)"),
+        C("identifier", "VARCHAR", "the identifier as written"),
+    ),
+)
+
+AFFILIATION_IDENTIFIERS = Table(
+    "affiliation_identifiers",
+    "Every AffiliationInfo/Identifier (ROR, GRID, ISNI, ...) of an author's or investigator's affiliation, "
+    "with its Source, in document order.",
+    scope="article",
+    key=("pmid", "role", "person_position", "affiliation_position", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        C("role", "VARCHAR", "'author' (affiliations) or 'investigator' (investigator_affiliations)", nullable=False),
+        C("person_position", "INTEGER", "position of the author or investigator", nullable=False),
+        C("affiliation_position", "INTEGER", "position of the affiliation under that person", nullable=False),
+        POSITION,
+        C("source", "VARCHAR", "Source attribute: the scheme (ROR, GRID, ISNI, ...)"),
+        C("identifier", "VARCHAR", "the identifier as written"),
+    ),
+)
+
+SUPPLEMENTARY_MESH = Table(
+    "supplementary_mesh",
+    "SupplMeshList entries: MeSH supplementary concepts (diseases, protocols, organisms, ...).",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("ui", "VARCHAR", "SupplMeshName UI (e.g. C536330)"),
+        C("name", "VARCHAR", "SupplMeshName text"),
+        C("type", "VARCHAR", "Type attribute (Disease, Protocol, Organism, ...)"),
+    ),
+)
+
+OTHER_ABSTRACTS = Table(
+    "other_abstracts",
+    "OtherAbstract entries: abstracts from other sources (publisher, NASA, KIE, ...) or in other languages.",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("type", "VARCHAR", "Type attribute (Publisher, NASA, KIE, AAMC, ...)"),
+        C("language", "VARCHAR", "Language attribute"),
+        C("abstract", "VARCHAR", "AbstractText paragraphs as in articles.abstract ('LABEL: text', newline-joined)"),
+        C("copyright", "VARCHAR", "CopyrightInformation"),
+    ),
+)
+
+OTHER_IDS = Table(
+    "other_ids",
+    "OtherID entries: identifiers other systems give the record (NLM's PMC ids of old records, NASA, KIE, ...).",
+    scope="article",
+    key=("pmid", "position"),
+    scope_column="pmid",
+    columns=(
+        PMID,
+        POSITION,
+        C("source", "VARCHAR", "Source attribute (NLM, NASA, KIE, PIP, ...)"),
+        C("other_id", "VARCHAR", "the identifier as written"),
+    ),
+)
+
 REFERENCE_ENTRIES = Table(
     "reference_entries",
     "Reference lists: PubmedData/ReferenceList (origin 'pubmed', nested lists flattened in order) "
@@ -300,6 +412,28 @@ SIMILAR_ARTICLES = Table(
         C("similar_pmid", "BIGINT", "a similar article", nullable=False),
         C("score", "BIGINT", "elink neighbor_score Score (NULL when unknown)"),
         C("rank", "INTEGER", "1-based rank in the latest observation (by score, else as listed)"),
+        FIRST_SEEN,
+        LAST_SEEN,
+    ),
+)
+
+FULL_TEXT_LINKS = Table(
+    "full_text_links",
+    "LinkOut links of each article (elink cmd=prlinks / llinks IdUrlList answers): full-text sources and "
+    "other resources, observed over time.",
+    scope="edge",
+    key=("pmid", "provider", "url"),
+    volatile=("first_seen", "last_seen"),
+    columns=(
+        PMID,
+        C("provider", "VARCHAR", "Provider/Name (e.g. 'HighWire', 'EBSCO')", nullable=False),
+        C("url", "VARCHAR", "ObjUrl/Url: the link, as given", nullable=False),
+        C("category", "VARCHAR", "Category ('Full Text Sources', 'Medical', 'Libraries', ...); '; '-joined when several"),
+        C("attributes", "JSON", "Attribute texts as a JSON list (e.g. [\"free resource\", \"full-text online\"])"),
+        C("subject_type", "VARCHAR", "SubjectType ('publishers/providers', 'aggregators', ...); '; '-joined when several"),
+        C("link_name", "VARCHAR", "LinkName when given"),
+        C("provider_abbr", "VARCHAR", "Provider/NameAbbr"),
+        C("provider_id", "VARCHAR", "Provider/Id (LinkOut provider id)"),
         FIRST_SEEN,
         LAST_SEEN,
     ),
@@ -528,10 +662,18 @@ ALL_TABLES: tuple[Table, ...] = (
     DATABANKS,
     COMMENTS_CORRECTIONS,
     HISTORY_DATES,
+    INVESTIGATORS,
+    INVESTIGATOR_AFFILIATIONS,
+    PERSON_IDENTIFIERS,
+    AFFILIATION_IDENTIFIERS,
+    SUPPLEMENTARY_MESH,
+    OTHER_ABSTRACTS,
+    OTHER_IDS,
     REFERENCE_ENTRIES,
     PMC_ARTICLES,
     CITATION_EDGES,
     SIMILAR_ARTICLES,
+    FULL_TEXT_LINKS,
     SEEDS,
     NETWORK_MEMBERS,
     LINK_SNAPSHOTS,
@@ -562,4 +704,11 @@ PUBMED_RECORD_TABLES: tuple[Table, ...] = (
     DATABANKS,
     COMMENTS_CORRECTIONS,
     HISTORY_DATES,
+    INVESTIGATORS,
+    INVESTIGATOR_AFFILIATIONS,
+    PERSON_IDENTIFIERS,
+    AFFILIATION_IDENTIFIERS,
+    SUPPLEMENTARY_MESH,
+    OTHER_ABSTRACTS,
+    OTHER_IDS,
 )

@@ -13,6 +13,7 @@ from litmeta.extractors.sandbox import SandboxServer
 from litmeta.warehouse.checks import duplicate_keys
 from tests.conftest import BUNDLED_SNAPSHOT, CORPUS, run_cli
 from tests.pubmed_fixtures import article, document
+from tests.test_grant_projects import PAGE, page_project_numbers
 
 pytestmark = pytest.mark.e2e
 
@@ -36,6 +37,8 @@ def test_demo_twice_reproduces_the_seed_page_and_moves_last_seen(tmp_path, prefe
     assert q(db, "SELECT count(*) FROM grants WHERE pmid = ?", [SEED]) == [(31,)]
     assert ("U10 CA180868", "CA", "NCI NIH HHS", "United States") in q(
         db, "SELECT grant_id, acronym, agency, country FROM grants WHERE pmid = ?", [SEED])
+    if PAGE.exists():  # the distinct NIH projects of the seed's 31 grant lines, as its page lists them
+        assert q(db, "SELECT count(*) FROM grant_projects WHERE pmid = ?", [SEED]) == [(len(page_project_numbers()),)]
     assert [r[0] for r in q(db, "SELECT similar_pmid FROM similar_articles WHERE pmid = ? ORDER BY rank", [SEED])] == SIMILAR
     citing = q(db, "SELECT citing_pmid FROM citation_edges WHERE cited_pmid = ? AND origin = 'elink_citedin'", [SEED])
     assert sorted(r[0] for r in citing) == sorted(CITING)

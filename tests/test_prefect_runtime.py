@@ -223,6 +223,38 @@ def test_a_temporary_server_that_cannot_start_is_one_line_and_exit_2(tmp_path):
     assert "PREFECT_API_URL" in last
 
 
+def test_a_server_exiting_with_code_3_is_relaunched_only_when_its_port_was_taken():
+    """uvicorn's exit code 3 means the port was taken or the app failed to start: a new port helps only the first."""
+    import socket
+
+    import pytest
+
+    from litmeta.flows.prefect_runtime import PrefectUnavailable, TemporaryApi
+
+    class Exited:
+        def poll(self) -> int:
+            return 3
+
+    launches = []
+    api = TemporaryApi()
+    api.launch = lambda: launches.append(1) or setattr(api, "proc", Exited())  # type: ignore[method-assign]
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        api.port, api.proc = holder.getsockname()[1], Exited()
+        with pytest.raises(PrefectUnavailable, match="exited with code 3"):
+            api.wait_ready(timeout=5, relaunches=2)
+    assert len(launches) == 2  # the port was in use: a new one, twice, then the last exit is reported
+    launches.clear()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    api.port, api.proc = free, Exited()
+    with pytest.raises(PrefectUnavailable, match="exited with code 3"):
+        api.wait_ready(timeout=5, relaunches=2)
+    assert launches == []  # the app itself failed: starting it again would fail the same way
+
+
 def test_invalid_prefect_settings_are_one_line_naming_the_variable(tmp_path):
     """A bad PREFECT_* value: a last line naming the variable and its value (after Prefect's own
     print of the validation error), exit 2, no traceback, nothing loaded and no server left behind;

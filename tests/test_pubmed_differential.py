@@ -2,8 +2,9 @@
 
 For each file in ../shared/corpus/pubmed the records are loaded into a fresh in-memory warehouse
 and, per PMID, the counts of authors, affiliations, grants, MeSH descriptors and qualifiers,
-publication types, chemicals, keywords, article ids, databank accessions and references must equal
-those of `Bio.Entrez.read` on the same record; title and abstract text must equal Biopython's with
+publication types, chemicals, keywords, article ids, databank accessions, references, investigators
+(and their affiliations), supplementary MeSH concepts, other abstracts, other ids, author and
+investigator identifiers and affiliation identifiers must equal those of `Bio.Entrez.read` on the same record; title and abstract text must equal Biopython's with
 markup removed and whitespace normalised.
 
 Biopython needs a bundled DTD: the DOCTYPE is pointed at pubmed_250101.dtd (bundled) so that it
@@ -15,12 +16,14 @@ from __future__ import annotations
 import gzip
 import io
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from Bio import Entrez
 
 from litmeta.extractors.pubmed_xml import iter_batches
+from litmeta.schemas import ALL_TABLES
 from litmeta.warehouse.db import connect
 from litmeta.warehouse.load import BatchLoader
 from tests.conftest import require_corpus
@@ -67,10 +70,20 @@ def _count_refs(reflists) -> int:
     return n
 
 
+def _flatten(items) -> list:
+    """Biopython gives InvestigatorList as a list, or as a list holding one list (some DTDs)."""
+    out = []
+    for item in items or []:
+        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    return out
+
+
 def _bio_facts(rec: dict) -> dict:
     mc, pd = rec["MedlineCitation"], rec.get("PubmedData", {})
     art = mc["Article"]
     authors = art.get("AuthorList", [])
+    investigators = _flatten(mc.get("InvestigatorList"))
+    people = [*authors, *investigators]
     abstract = art.get("Abstract", {}).get("AbstractText", [])
     if isinstance(abstract, str):  # older DTDs declare a single AbstractText, not a list
         abstract = [abstract]
@@ -92,26 +105,42 @@ def _bio_facts(rec: dict) -> dict:
         "databanks": len({(db.get("DataBankName"), str(acc)) for db in art.get("DataBankList", [])
                           for acc in db.get("AccessionNumberList", [])}),
         "references": _count_refs(pd.get("ReferenceList", [])),
+        "investigators": len(investigators),
+        "investigator_affiliations": sum(len(i.get("AffiliationInfo", [])) + ("Affiliation" in i) for i in investigators),
+        "supplementary_mesh": len(mc.get("SupplMeshList", [])),
+        "other_abstracts": len(mc.get("OtherAbstract", [])),
+        "other_ids": len(mc.get("OtherID", [])),
+        "person_identifiers": sum(len(p.get("Identifier", [])) for p in people),
+        "affiliation_identifiers": sum(len(ai.get("Identifier", [])) for p in people for ai in p.get("AffiliationInfo", [])),
         "title": _norm(str(art.get("ArticleTitle", ""))),
         "abstract": _norm(" ".join(paras)),
     }
 
 
+# Per fact, (pmid, value) of every record of the warehouse that has one; a record without rows counts 0.
 FACT_SQL = {
-    "authors": "SELECT count(*) FROM authors WHERE pmid = ?",
-    "affiliations": "SELECT count(*) FROM affiliations WHERE pmid = ?",
-    "grants": "SELECT count(*) FROM grants WHERE pmid = ?",
-    "mesh": "SELECT count(DISTINCT position) FROM mesh_headings WHERE pmid = ?",
-    "qualifiers": "SELECT count(*) FILTER (qualifier_position > 0) FROM mesh_headings WHERE pmid = ?",
-    "pubtypes": "SELECT count(*) FROM publication_types WHERE pmid = ?",
-    "chemicals": "SELECT count(*) FROM chemicals WHERE pmid = ?",
-    "keywords": "SELECT count(*) FROM keywords WHERE pmid = ?",
-    "ids": "SELECT count(*) FROM article_ids WHERE pmid = ?",
-    "databanks": "SELECT count(*) FROM databanks WHERE pmid = ?",
-    "references": "SELECT count(*) FROM reference_entries WHERE citing_pmid = ? AND origin = 'pubmed'",
-    "title": "SELECT coalesce(title, '') FROM articles WHERE pmid = ?",
-    "abstract": "SELECT coalesce(abstract, '') FROM articles WHERE pmid = ?",
+    "authors": "SELECT pmid, count(*) FROM authors GROUP BY pmid",
+    "affiliations": "SELECT pmid, count(*) FROM affiliations GROUP BY pmid",
+    "grants": "SELECT pmid, count(*) FROM grants GROUP BY pmid",
+    "mesh": "SELECT pmid, count(DISTINCT position) FROM mesh_headings GROUP BY pmid",
+    "qualifiers": "SELECT pmid, count(*) FILTER (qualifier_position > 0) FROM mesh_headings GROUP BY pmid",
+    "pubtypes": "SELECT pmid, count(*) FROM publication_types GROUP BY pmid",
+    "chemicals": "SELECT pmid, count(*) FROM chemicals GROUP BY pmid",
+    "keywords": "SELECT pmid, count(*) FROM keywords GROUP BY pmid",
+    "ids": "SELECT pmid, count(*) FROM article_ids GROUP BY pmid",
+    "databanks": "SELECT pmid, count(*) FROM databanks GROUP BY pmid",
+    "references": "SELECT citing_pmid, count(*) FROM reference_entries WHERE origin = 'pubmed' GROUP BY citing_pmid",
+    "investigators": "SELECT pmid, count(*) FROM investigators GROUP BY pmid",
+    "investigator_affiliations": "SELECT pmid, count(*) FROM investigator_affiliations GROUP BY pmid",
+    "supplementary_mesh": "SELECT pmid, count(*) FROM supplementary_mesh GROUP BY pmid",
+    "other_abstracts": "SELECT pmid, count(*) FROM other_abstracts GROUP BY pmid",
+    "other_ids": "SELECT pmid, count(*) FROM other_ids GROUP BY pmid",
+    "person_identifiers": "SELECT pmid, count(*) FROM person_identifiers GROUP BY pmid",
+    "affiliation_identifiers": "SELECT pmid, count(*) FROM affiliation_identifiers GROUP BY pmid",
+    "title": "SELECT pmid, coalesce(title, '') FROM articles",
+    "abstract": "SELECT pmid, coalesce(abstract, '') FROM articles",
 }
+TEXT_FACTS = ("title", "abstract")  # None when the record was not loaded
 
 
 def _files() -> list[Path]:
@@ -128,22 +157,31 @@ def test_every_corpus_pubmed_article_matches_biopython() -> None:
     files = _files()
     checked = 0
     mismatches: list[str] = []
+    totals: Counter = Counter()
+    con = connect(":memory:")  # one warehouse, emptied before each file (each file is compared on its own)
     for f in files:
         data = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
         bio = {int(str(r["MedlineCitation"]["PMID"])): _bio_facts(r) for r in _bio_records(data)}
-        con = connect(":memory:")
+        for t in ALL_TABLES:
+            if t.name != "schema_migrations":
+                con.execute(f"DELETE FROM {t.name}")
         loader = BatchLoader(con, "differential")
         for batch in iter_batches(f):
             loader.load(batch)
+        ours = {name: dict(con.execute(sql).fetchall()) for name, sql in FACT_SQL.items()}
         for pmid, facts in bio.items():
-            for name, sql in FACT_SQL.items():
-                got = con.execute(sql, [pmid]).fetchall()
-                value = got[0][0] if got else None
+            totals.update({k: v for k, v in facts.items() if isinstance(v, int)})
+            for name in FACT_SQL:
+                value = ours[name].get(pmid, None if name in TEXT_FACTS else 0)
                 if name == "abstract":
                     value = _norm(value)
                 if value != facts[name]:
                     mismatches.append(f"{f.name} PMID {pmid} {name}: ours {value!r} != biopython {facts[name]!r}")
             checked += 1
-        con.close()
+    con.close()
     assert checked >= 350, f"only {checked} PubmedArticle records found in the corpus"
+    # the corpus holds each rare element, so each comparison above compared something
+    for name in ("investigators", "supplementary_mesh", "other_abstracts", "other_ids", "person_identifiers",
+                 "affiliation_identifiers"):
+        assert totals[name] > 0, name
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:40])

@@ -51,6 +51,7 @@ PUBMED_FIXTURE = b"""<?xml version="1.0"?>
 <MedlineJournalInfo><Country>England</Country><MedlineTA>J Fixt</MedlineTA><NlmUniqueID>0002</NlmUniqueID>
 <ISSNLinking>1111-2222</ISSNLinking></MedlineJournalInfo>
 <ChemicalList><Chemical><RegistryNumber>0</RegistryNumber><NameOfSubstance UI="D000001">Water</NameOfSubstance></Chemical></ChemicalList>
+<SupplMeshList><SupplMeshName Type="Disease" UI="C000001">A rare disease</SupplMeshName></SupplMeshList>
 <CommentsCorrectionsList><CommentsCorrections RefType="CommentIn"><RefSource>Other J. 2021</RefSource><PMID>202</PMID>
 </CommentsCorrections></CommentsCorrectionsList>
 <MeshHeadingList>
@@ -59,9 +60,16 @@ PUBMED_FIXTURE = b"""<?xml version="1.0"?>
 <QualifierName UI="Q000001" MajorTopicYN="Y">analysis</QualifierName>
 <QualifierName UI="Q000002" MajorTopicYN="N">chemistry</QualifierName></MeshHeading>
 </MeshHeadingList>
+<OtherID Source="NLM">PMC101</OtherID>
+<OtherAbstract Type="Publisher" Language="fre"><AbstractText>Un essai.</AbstractText>
+<CopyrightInformation>(c) Press</CopyrightInformation></OtherAbstract>
 <KeywordList Owner="NOTNLM"><Keyword MajorTopicYN="N">first</Keyword><Keyword MajorTopicYN="Y">second</Keyword></KeywordList>
 <KeywordList Owner="NLM"><Keyword MajorTopicYN="N">third</Keyword></KeywordList>
 <CoiStatement>None declared.</CoiStatement>
+<InvestigatorList><Investigator ValidYN="Y"><LastName>Doe</LastName><ForeName>Jo</ForeName><Initials>J</Initials>
+<Suffix>II</Suffix><Identifier Source="ORCID">0000-0002-1825-0097</Identifier>
+<AffiliationInfo><Affiliation>Site C.</Affiliation><Identifier Source="ROR">https://ror.org/001</Identifier></AffiliationInfo>
+</Investigator></InvestigatorList>
 </MedlineCitation>
 <PubmedData>
 <History><PubMedPubDate PubStatus="received"><Year>2019</Year><Month>12</Month><Day>1</Day></PubMedPubDate></History>

@@ -182,13 +182,17 @@ class BatchLoader:
         listed twice). Such a record loads without the repeat, and a reject note says what was dropped.
         """
         notes: dict[str, list[str]] = {}
-        for name, arrow in batch.tables.items():
-            t = TABLES[name]
-            if t.scope != "article" or not arrow.num_rows:
+        keyed = {name: ", ".join(quote(k) for k in TABLES[name].key) for name, arrow in batch.tables.items()
+                 if TABLES[name].scope == "article" and arrow.num_rows}
+        if not keyed:
+            return []
+        repeating = dict(self.con.execute(" UNION ALL ".join(
+            f"SELECT '{name}', count(*) - count(DISTINCT ({key})) FROM b_{name}" for name, key in keyed.items()
+        )).fetchall())
+        for name in keyed:
+            if not repeating[name]:
                 continue
-            key = ", ".join(quote(k) for k in t.key)
-            if not self.con.execute(f"SELECT count(*) - count(DISTINCT ({key})) FROM b_{name}").fetchall()[0][0]:
-                continue
+            t, arrow, key = TABLES[name], batch.tables[name], keyed[name]
             self.con.register("_numbered", arrow.append_column("_row", pa.array(range(arrow.num_rows), pa.int64())))
             try:
                 ranked = f"(SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY _row) AS _nth FROM _numbered)"
@@ -344,9 +348,14 @@ class BatchLoader:
             st.edges_new += merge_edges(self.con, TABLES["citation_edges"], "_edges", now, seen_again=not self.reparse)
 
 
+_UNREAD = object()  # the next batch has not been taken from the iterator yet
+
+
 def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
                  on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
-                 threads: int | None = None, reparse: bool = False) -> LoadStats:
+                 threads: int | None = None, reparse: bool = False,
+                 first: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+                 last: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> LoadStats:
     """Load the batches, each in a short write session and transaction; returns the summed stats.
 
     A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
@@ -355,24 +364,44 @@ def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
     Between transactions the file is closed, so a reader or the next writer gets in.
     ``on_batch`` is called for each batch once written (progress; its transaction commits after).
     ``threads``: DuckDB's threads in those sessions (default: one per core). ``reparse``: see `BatchLoader`.
+    ``first`` and ``last`` write in the transaction of the first and of the last batch (e.g. record the
+    file the batches come from, and mark it loaded), so a small file costs one session, not three.
+    To find the last, the iterator is asked for the next batch inside the transaction after a batch
+    smaller than BATCH_RECORDS (a short batch ends its file); after a full one, a session of its own follows.
     """
     total = LoadStats()
     it = iter(batches)
     batch = next(it, None)
-    while batch is not None:
+    if batch is None and first is None and last is None:
+        return total
+    while True:
         with session(db, threads=threads) as con:
             loader = BatchLoader(con, run_id, reparse=reparse)
             with loader.transaction():
+                if first is not None:
+                    first(con)
+                    first = None
                 records = 0
                 while batch is not None:
                     stats = loader.add(batch)
                     if on_batch:
                         on_batch(batch, stats)
                     records += batch.n_records
-                    if not batch.partial or records >= BATCH_RECORDS:
+                    coalescing = batch.partial and records < BATCH_RECORDS  # the last pieces are being parsed
+                    if not coalescing and (last is None or batch.n_records >= BATCH_RECORDS):
+                        batch = _UNREAD
                         break
-                    batch = next(it, None)  # the last pieces are being parsed: wait in the transaction
+                    batch = next(it, None)
+                    if batch is not None and not coalescing and not batch.partial:
+                        break  # written in a transaction of its own
+                if batch is None and last is not None:
+                    last(con)
         crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
         total.add(loader.stats)
-        batch = next(it, None)
+        if batch is _UNREAD:
+            batch = next(it, None)
+            if batch is None and last is None:
+                break
+        elif batch is None:
+            break
     return total

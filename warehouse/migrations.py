@@ -37,6 +37,9 @@ def _create(*names: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "create every table of schemas.tables", _initial),
     (2, "create source_files", _create("source_files")),
+    (4, "create the tables of the rest of the PubMed record and full_text_links",
+     _create("investigators", "investigator_affiliations", "person_identifiers", "affiliation_identifiers",
+             "supplementary_mesh", "other_abstracts", "other_ids", "full_text_links")),
     (5, "create network_metrics and notifications", _create("network_metrics", "notifications")),
 ]
 

@@ -67,6 +67,13 @@ def merge_members(con: duckdb.DuckDBPyConnection, arrow: pa.Table, now: dt.datet
     return _merge(con, "network_members", arrow, now, extra_set=("hop", "via"))
 
 
+def merge_full_text_links(con: duckdb.DuckDBPyConnection, arrow: pa.Table, now: dt.datetime) -> int:
+    """LinkOut links (elink prlinks/llinks): merged by (pmid, provider, url); what else a link says is
+    overwritten by the newest observation."""
+    return _merge(con, "full_text_links", arrow, now,
+                  extra_set=("category", "attributes", "subject_type", "link_name", "provider_abbr", "provider_id"))
+
+
 def write_link_snapshots(con: duckdb.DuckDBPyConnection, arrow: pa.Table, run_id: str, now: dt.datetime) -> int:
     """One row per member per run (a member of two seeds refreshed in one run is counted once)."""
     if arrow.num_rows == 0:

@@ -92,24 +92,21 @@ def store_documents(db: str, run_id: str, docs: Iterable[Document]) -> int:
     return len(docs)
 
 
-def store_file(db: str, run_id: str, kind: str, path: Path, sha256: str, size: int, mtime: dt.datetime) -> None:
-    """Record a local input file before its rows: in raw_documents (by sha256; its bytes stay in the
-    file) and in source_files (by absolute path, not loaded yet until `file_loaded`)."""
+def record_file(con: duckdb.DuckDBPyConnection, run_id: str, kind: str, path: Path, sha256: str, size: int,
+                mtime: dt.datetime) -> None:
+    """Record a local input file, in the transaction of its first rows: in raw_documents (by sha256;
+    its bytes stay in the file) and in source_files (by absolute path, not loaded until `mark_file_loaded`)."""
     resolved = str(path.resolve())
-    with session(db) as con:
-        con.execute("BEGIN TRANSACTION")
-        store_raw_document(con, kind=f"file_{kind}", request=resolved, body=None, run_id=run_id, sha256=sha256)
-        con.execute("DELETE FROM source_files WHERE path = ?", [resolved])
-        con.execute("INSERT INTO source_files (path, kind, size, mtime, sha256, run_id) VALUES (?, ?, ?, ?, ?, ?)",
-                    [resolved, kind, size, mtime, sha256, run_id])
-        con.execute("COMMIT")
+    store_raw_document(con, kind=f"file_{kind}", request=resolved, body=None, run_id=run_id, sha256=sha256)
+    con.execute("DELETE FROM source_files WHERE path = ?", [resolved])
+    con.execute("INSERT INTO source_files (path, kind, size, mtime, sha256, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                [resolved, kind, size, mtime, sha256, run_id])
 
 
-def file_loaded(db: str, path: Path, records: int, deletions: int) -> None:
-    """Mark a file of `store_file` as completely loaded."""
-    with session(db) as con:
-        con.execute("UPDATE source_files SET loaded_at = ?, records = ?, deletions = ? WHERE path = ?",
-                    [utcnow(), records, deletions, str(path.resolve())])
+def mark_file_loaded(con: duckdb.DuckDBPyConnection, path: Path, records: int, deletions: int) -> None:
+    """Mark a file of `record_file` as completely loaded (in the transaction of its last rows)."""
+    con.execute("UPDATE source_files SET loaded_at = ?, records = ?, deletions = ? WHERE path = ?",
+                [utcnow(), records, deletions, str(path.resolve())])
 
 
 def loaded_before(db: str, stamps: dict[Path, tuple[int, dt.datetime]]) -> dict[Path, tuple[str, dt.datetime]]:

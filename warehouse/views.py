@@ -1,10 +1,15 @@
-"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation and coupling counts,
-each seed's prior and derivative works (`VIEW_DOCS`: what each answers, with an example query that
-docs/schema.md shows and a test runs)."""
+"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation and bibliographic
+coupling counts, each seed's prior and derivative works, NIH projects of grants (documented, with an
+example query each, in schemas/docs.py VIEW_DOCS)."""
 
 from __future__ import annotations
 
 import duckdb
+
+# An NIH project number as PubMed grant lines write it: optional application type (1-9), activity code
+# (R01, U10, UG1, ...), institute code (CA, HL, ...), serial number (5 or 6 digits), anything after it
+# (support year, suffix: -01A1) ignored.
+NIH_PROJECT_NUMBER = r"^\s*(?:[1-9]\s*)?([A-Z][0-9A-Z]{2})?\s*-?\s*([A-Z]{2})\s*-?\s*([0-9]{5,6})(?:[^0-9]|$)"
 
 VIEWS: dict[str, str] = {
     # One line per table: how many rows it holds.
@@ -69,27 +74,26 @@ VIEWS: dict[str, str] = {
         FROM m JOIN citation_edges e ON e.cited_pmid = m.pmid LEFT JOIN articles a ON a.pmid = e.citing_pmid
         GROUP BY 1, 2
     """,
-}
-
-# What each analyst-facing view answers, with an example query (docs/schema.md; tests run them).
-VIEW_DOCS: dict[str, tuple[str, str]] = {
-    "co_citation": (
-        "Pairs of articles cited together (`pmid_a` < `pmid_b`), and by how many citing articles (`n_citing`).",
-        "SELECT pmid_a, pmid_b, n_citing FROM co_citation WHERE pmid_a = 39047240 OR pmid_b = 39047240 "
-        "ORDER BY n_citing DESC LIMIT 10"),
-    "bibliographic_coupling": (
-        "Pairs of citing articles (`pmid_a` < `pmid_b`) whose references share `n_shared` cited articles.",
-        "SELECT pmid_a, pmid_b, n_shared FROM bibliographic_coupling ORDER BY n_shared DESC LIMIT 10"),
-    "prior_works": (
-        "Per seed, the articles cited by its current members, with how many members cite each "
-        "(`n_citing_members`) and whether it is a member itself.",
-        "SELECT pmid, n_citing_members, pub_year, title FROM prior_works WHERE seed_pmid = 39047240 "
-        "ORDER BY n_citing_members DESC, pmid LIMIT 10"),
-    "derivative_works": (
-        "Per seed, the articles citing its current members, with how many members each cites "
-        "(`n_cited_members`) and whether it is a member itself.",
-        "SELECT pmid, n_cited_members, pub_year, title FROM derivative_works WHERE seed_pmid = 39047240 "
-        "ORDER BY n_cited_members DESC, pmid LIMIT 10"),
+    # The distinct NIH project numbers behind each article's grant lines (the rule: docs/schema.md, grant_projects).
+    "grant_projects": rf"""
+        WITH tokens AS (
+            SELECT pmid, position, agency,
+                   unnest(string_split_regex(upper(grant_id), '\s*(?:[,;]|\sAND\s)\s*')) AS token
+            FROM grants WHERE grant_id IS NOT NULL
+        ), parsed AS (
+            SELECT pmid, position, agency, regexp_extract(token, '{NIH_PROJECT_NUMBER}', ['activity', 'ic', 'serial']) AS p
+            FROM tokens
+        ), numbers AS (
+            SELECT pmid, position, agency, nullif(p.activity, '') AS activity_code, p.ic,
+                   lpad(p.serial, 6, '0') AS serial
+            FROM parsed
+            WHERE p.serial <> '' AND (p.activity <> '' OR regexp_matches(coalesce(agency, ''), '\bNIH\b'))
+        )
+        SELECT pmid, ic || serial AS project_number, arg_min(agency, position) AS agency, ic, serial,
+               list(DISTINCT activity_code ORDER BY activity_code) FILTER (activity_code IS NOT NULL) AS activity_codes,
+               list(DISTINCT position ORDER BY position) AS grant_positions
+        FROM numbers GROUP BY pmid, ic, serial
+    """,
 }
 
 
