@@ -172,6 +172,20 @@ def test_digest_lists_exactly_the_new_citing_articles_and_posts_once(tracked, ca
                  "--format", "markdown"]) == 0
     assert capsys.readouterr().out.startswith("# litmeta: PMID 39047240 ")
 
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    async def artifacts() -> list[str]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"litmeta-digest-{SEED}"])))
+            return [a.data for a in found]
+
+    digests = asyncio.run(artifacts())  # every refresh published its digest as a markdown artifact
+    assert any("3 new citing article(s)" in d for d in digests) and any("nothing new" in d for d in digests)
+
     with webhook(posts := []) as url:  # the same change is never posted twice to the same webhook
         assert main(["--db", db, "digest", str(SEED), "--notify", url]) == 0
         assert "nothing new" in capsys.readouterr().err and posts == []
