@@ -321,6 +321,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
+    if args.since_run and (args.seed is not None or set(formats) - {"parquet", "csv"}):
+        raise UsageError("--since-run exports tables (parquet, csv) incrementally; leave out --seed and graphml/png")
     for path in export_warehouse(args.db, args.out, formats, args.seed, since_run=args.since_run,
                                  png_colour=args.png_colour, png_layout=args.png_layout):
         print(path)

@@ -342,6 +342,9 @@ def test_bad_input_is_one_line_and_exit_2(tracked, tmp_path, capsys):
         (["--db", db, "report", str(SEED), "--out", str(tmp_path / "missing" / "r.html")], "does not exist"),
         (["--db", db, "report", str(SEED), "--out", str(tmp_path)], "is a directory"),
         (["--db", db, "digest", str(SEED), "--notify", "ftp://example.org/x"], "not an http(s) URL"),
+        (["--db", db, "export", "--format", "png", "--out", str(tmp_path / "x"), "--since-run", "r"], "--since-run"),
+        (["--db", db, "export", "--format", "parquet", "--out", str(tmp_path / "x"), "--since-run", "nope"],
+         "no such run"),
     ]
     for argv, says in cases:
         assert main(argv) == 2, argv
