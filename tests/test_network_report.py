@@ -3,6 +3,7 @@ browser), the PNG, partitioned and incremental exports, and the one-line refusal
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -116,8 +117,11 @@ def test_metrics_one_row_per_member_pagerank_sums_to_one_and_recomputation_is_id
     with connect(copy) as con:
         if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'icite_metrics'"
                            ).fetchall()[0][0]:
-            con.execute("CREATE TABLE icite_metrics (pmid BIGINT, observed_at TIMESTAMP, citation_count INTEGER)")
-        con.execute("INSERT INTO icite_metrics (pmid, observed_at, citation_count) VALUES (?, ?, 9)", [SEED, latest])
+            con.execute("CREATE TABLE icite_metrics (pmid BIGINT, observed_at TIMESTAMP, run_id VARCHAR, "
+                        "citation_count INTEGER)")
+        later = latest + dt.timedelta(seconds=1)  # iCite asked during the observing run, after its timestamp
+        con.execute("INSERT INTO icite_metrics (pmid, observed_at, run_id, citation_count) VALUES (?, ?, ?, 9), "
+                    "(?, ?, 'a-later-run', 12)", [SEED, later, tracked["run1"], SEED, later + dt.timedelta(hours=1)])
         m = metrics.observe_metrics(con, SEED)
     assert m.betweenness_skipped
     assert q(copy, "SELECT global_cited_by, global_cited_by_source FROM network_metrics WHERE pmid = ?", [SEED]) == [

@@ -105,7 +105,8 @@ _ELINK_COUNTS = """
 _ICITE_COUNTS = """
     SELECT m.pmid, arg_max(i.citation_count, i.observed_at) AS cited_by
     FROM network_members m JOIN icite_metrics i ON i.pmid = m.pmid
-    WHERE m.seed_pmid = $seed AND m.last_seen = $at AND i.observed_at <= $at AND i.citation_count IS NOT NULL
+    WHERE m.seed_pmid = $seed AND m.last_seen = $at AND i.citation_count IS NOT NULL
+      AND (i.observed_at <= $at OR i.run_id = $run)  -- what iCite said by then, or during that run
     GROUP BY m.pmid
 """
 
@@ -118,22 +119,23 @@ def read_seed_graph(con: duckdb.DuckDBPyConnection, seed: int, observed_at: dt.d
     one, else from elink's count in ``link_snapshots``.
     """
     at = observed_at or latest_observation(con, seed)
+    if run_id is None:
+        found = con.execute("SELECT min(run_id) FROM link_snapshots WHERE seed_pmid = ? AND observed_at = ?",
+                            [seed, at]).fetchall()
+        run_id = found[0][0] if found else None
     p = {"seed": seed, "at": at}
     members = con.sql(_MEMBERS, params=p).to_arrow_table()
     edges = con.sql(_EDGES, params=p).to_arrow_table()
     counts = {r[0]: (r[1], "elink") for r in con.execute(_ELINK_COUNTS, p).fetchall()}
     if has_table(con, "icite_metrics"):
-        counts.update({r[0]: (r[1], "icite") for r in con.execute(_ICITE_COUNTS, p).fetchall()})
+        counts.update({r[0]: (r[1], "icite")
+                       for r in con.execute(_ICITE_COUNTS, {**p, "run": run_id or ""}).fetchall()})
     pmids = sorted(counts)
     global_counts = pa.table({
         "pmid": pa.array(pmids, pa.int64()),
         "global_cited_by": pa.array([counts[q][0] for q in pmids], pa.int32()),
         "global_cited_by_source": pa.array([counts[q][1] for q in pmids], pa.string()),
     })
-    if run_id is None:
-        found = con.execute("SELECT min(run_id) FROM link_snapshots WHERE seed_pmid = ? AND observed_at = ?",
-                            [seed, at]).fetchall()
-        run_id = found[0][0] if found else None
     return SeedGraph(seed, at, run_id, members, edges, global_counts)
 
 
