@@ -159,14 +159,17 @@ def run_network_inprocess(
     from litmeta.extractors.sandbox import SandboxServer
 
     clients = []
-    original = fnet.make_client
+    originals = {name: getattr(fnet, name) for name in ("make_client", "make_icite_client", "make_idconv_client")}
 
-    def capturing(*a, **k):
-        c = original(*a, **k)
-        clients.append(c)
-        return c
+    def capturing(make):
+        def made(*a, **k):
+            c = make(*a, **k)
+            clients.append(c)
+            return c
+        return made
 
-    fnet.make_client = capturing
+    for name, make in originals.items():  # every client of the run: E-utilities, iCite, ID converter
+        setattr(fnet, name, capturing(make))
     failures: list[str] = []
     summary: dict = {}
     t0 = time.monotonic()
@@ -181,13 +184,16 @@ def run_network_inprocess(
                         depth=depth,
                         max_nodes=max_nodes,
                         similar_top=5,
+                        icite_url=sb.icite_url,
+                        idconv_url=sb.idconv_url,
                     )
                     break
                 except Exception as exc:  # retries exhausted: the flow failed; run it again
                     failures.append(f"{type(exc).__name__}: {str(exc)[:200]}")
             stats = sb.stats()
     finally:
-        fnet.make_client = original
+        for name, make in originals.items():
+            setattr(fnet, name, make)
     cstats = [c.stats.as_dict() for c in clients]
     retries_by_reason: dict[str, int] = {}
     for s in cstats:
@@ -201,6 +207,8 @@ def run_network_inprocess(
         "status": summary.get("status"),
         "server_requests": stats["requests"],
         "faults_served": dict(sorted(stats["faults"].items())),
+        "faults_by_endpoint": stats.get("faults_by_endpoint", {}),
+        "server_by_endpoint": stats["by_endpoint"],
         "rate_limited": stats["rate_limited"],
         "client_requests": sum(s["requests"] for s in cstats),
         "client_retries": sum(s["retries"] for s in cstats),
@@ -320,8 +328,11 @@ def readers_during_run(
     depth: int,
     max_nodes: int,
     poll_interval: float = 0.05,
+    sql_pause: float = 0.0,
 ) -> dict:
-    """Start a network run and query the warehouse while it writes (CLI sql and in-process polls)."""
+    """Start a network run and query the warehouse while it writes (CLI sql and in-process polls).
+
+    ``sql_pause``: seconds between two `litmeta sql` processes (each start-up costs a core for a while)."""
     import duckdb
 
     from litmeta.extractors.sandbox import SandboxServer
@@ -379,6 +390,7 @@ def readers_during_run(
                 busy_latencies.append(latencies[-1])
             if kind in ("traceback", "other"):
                 odd.append(f"sql rc={r.returncode}: {r.stderr[-300:]}")
+            time.sleep(sql_pause)
         run_s = time.monotonic() - t_run
         stop.set()
         poller.join(10)
@@ -467,15 +479,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", default=None, help="PubMed corpus folder (default ../shared/corpus/pubmed)")
     p.add_argument("--out", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--citation-sources", action="store_true",
+                   help="a snapshot with iCite and ID-converter files (faults then hit all three services)")
     a = p.parse_args(argv)
     from bench.snapshot_gen import DEFAULT_CORPUS, generate_snapshot
 
     work = a.out or Path(tempfile.mkdtemp(prefix="litmeta-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     parts = {x.strip() for x in a.parts.split(",") if x.strip()}
-    snap = work / f"snapshot_{a.n}"
+    snap = work / f"snapshot_{a.n}{'_cs' if a.citation_sources else ''}"
     if not (snap / "meta.json").exists():
-        generate_snapshot(snap, a.n, seed=1, corpus_dir=a.corpus or DEFAULT_CORPUS)
+        generate_snapshot(snap, a.n, seed=1, corpus_dir=a.corpus or DEFAULT_CORPUS,
+                          citation_sources=a.citation_sources)
     seed = load_snapshot_seed(snap)
     print(
         f"snapshot: {a.n} synthetic articles, seed PMID {seed}; network --depth {a.depth} --max-nodes {a.max_nodes}"

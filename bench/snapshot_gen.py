@@ -22,6 +22,14 @@ Links (``links.tsv``):
   neighbours plus random ones, never the article itself, with strictly descending integer
   scores, listed by score.
 
+With ``--citation-sources`` (``citation_sources=True``) it also writes what iCite and the PMC ID Converter
+serve: ``icite.jsonl`` (one iCite ``data`` object per article) whose citations are elink's less ~5 %, plus
+~35 % more citing articles elink does not list (newer articles, as in reality), so iCite knows ~30 % more
+citing articles than elink; ``idconv.tsv`` for the articles "in PMC" (every second one: doi, pmcid rows).
+In the records, a fifth of the references carry only the cited article's DOI (every article gets a DOI:
+``10.5555/syn.PMID`` where its template has none), and every 25th article cites one DOI neither service
+knows (``10.9999/unresolvable.PMID``). Off by default: without it the output is unchanged.
+
 ``searches.tsv`` (with ``--search-term``): ``term pmid date``; the term matches ``--search-n``
 PMIDs (more than N is fine: PMIDs past the last article have no record but carry a date so
 the sandbox can date-filter them).  ``meta.json`` says all of this is synthetic.
@@ -150,8 +158,14 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
     return el
 
 
-def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date) -> bytes:
-    """A renumbered copy of ``template`` (see the module docstring for what changes)."""
+def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date,
+                   cited_doi: dict[int, str] | None = None, own_doi: str | None = None,
+                   extra_dois: list[str] = ()) -> bytes:
+    """A renumbered copy of ``template`` (see the module docstring for what changes).
+
+    ``cited_doi``: references listed by DOI only (cited PMID -> its DOI); ``own_doi``: a DOI to give a
+    record whose template has none; ``extra_dois``: references to DOIs no article carries.
+    """
     rec = etree.fromstring(template, etree.XMLParser(**_PARSER_OPTS))
     mc = rec.find("MedlineCitation")
     mc.find("PMID").text = str(pmid)
@@ -198,15 +212,89 @@ def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date)
     for id_type, value in kept:
         if value:
             _sub(ids, "ArticleId", value + suffix, IdType=id_type)
+    if own_doi and not any(t == "doi" and v for t, v in kept):
+        _sub(ids, "ArticleId", own_doi, IdType="doi")
     for old in pd.findall("ReferenceList"):
         pd.remove(old)
-    if cited:
+    if cited or extra_dois:
         rl = _sub(pd, "ReferenceList")
         for c in cited:
             ref = _sub(rl, "Reference")
+            if cited_doi and c in cited_doi:
+                _sub(ref, "Citation", "Synthetic reference by DOI.")
+                _sub(_sub(ref, "ArticleIdList"), "ArticleId", cited_doi[c], IdType="doi")
+                continue
             _sub(ref, "Citation", f"Synthetic reference to PMID {c}.")
             _sub(_sub(ref, "ArticleIdList"), "ArticleId", str(c), IdType="pubmed")
+        for d in extra_dois:
+            ref = _sub(rl, "Reference")
+            _sub(ref, "Citation", "Synthetic reference to a DOI no service knows.")
+            _sub(_sub(ref, "ArticleIdList"), "ArticleId", d, IdType="doi")
     return etree.tostring(rec, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- citation sources
+def _template_doi(template: bytes) -> str | None:
+    rec = etree.fromstring(template, etree.XMLParser(**_PARSER_OPTS))
+    for a in rec.iterfind("PubmedData/ArticleIdList/ArticleId"):
+        if a.get("IdType") == "doi" and (a.text or "").strip():
+            return a.text.strip()
+    return None
+
+
+def _citation_plan(n: int, refs: list[list[int]], templates: list[bytes], order: list[int],
+                   pmid_of: list[int], seed: int) -> dict:
+    """Every article's DOI, which references are listed by DOI only, and the unresolvable DOIs."""
+    rng = random.Random(seed * 7_919 + 16)  # its own stream: the rest of the snapshot is unchanged
+    tdoi = [_template_doi(t) for t in templates]
+    doi = []
+    for i in range(n):
+        d = tdoi[order[i % len(order)]]
+        doi.append(f"{d}-syn{pmid_of[i]}" if d else f"10.5555/syn.{pmid_of[i]}")
+    doi_only = {(i, j) for i in range(n) for j in refs[i] if rng.random() < 0.2}
+    unresolvable = {i: [f"10.9999/unresolvable.{pmid_of[i]}"] for i in range(0, n, 25)}
+    return {"doi": doi, "doi_only": doi_only, "unresolvable": unresolvable}
+
+
+def _write_citation_sources(out: Path, n: int, cs: dict, cited_by: list[list[int]], pmid_of: list[int],
+                            rng: random.Random) -> None:
+    icite_cited: list[set[int]] = []
+    for i in range(n):
+        kept = {j for j in cited_by[i] if rng.random() >= 0.05}
+        extra = sum(rng.random() < 0.35 for _ in cited_by[i])
+        have, picks, tries = set(cited_by[i]), set(), 0
+        while i + 1 < n and len(picks) < extra and tries < 20 * extra + 20:
+            tries += 1
+            j = rng.randrange(i + 1, n)
+            if j not in have:
+                picks.add(j)
+        icite_cited.append(kept | picks)
+    icite_refs: list[list[int]] = [[] for _ in range(n)]
+    for i in range(n):
+        for j in icite_cited[i]:
+            icite_refs[j].append(i)
+    lines = []
+    for i in range(n):
+        cites = len(icite_cited[i])
+        lines.append(json.dumps({
+            "pmid": pmid_of[i], "year": 2015 + (i * 10) // max(1, n), "title": f"Synthetic article {pmid_of[i]}",
+            "doi": cs["doi"][i], "relative_citation_ratio": round(rng.uniform(0, 5), 2) if cites else None,
+            "nih_percentile": round(rng.uniform(0, 100), 1) if cites else None, "citation_count": cites,
+            "citations_per_year": round(cites / 3, 2), "expected_citations_per_year": round(rng.uniform(1, 5), 2),
+            "field_citation_rate": round(rng.uniform(2, 8), 2), "apt": rng.choice((0.05, 0.25, 0.5, 0.75, 0.95)),
+            "is_clinical": rng.random() < 0.2, "is_research_article": rng.random() < 0.8,
+            "provisional": i > n * 0.8, "human": 0.5, "animal": 0.25, "molecular_cellular": 0.25,
+            "cited_by": sorted(pmid_of[j] for j in icite_cited[i]),
+            "references": sorted(pmid_of[j] for j in icite_refs[i]),
+            "cited_by_clin": [], "last_modified": "01/01/2026, 00:00:00",
+        }) + "\n")
+    (out / "icite.jsonl").write_text("".join(lines), encoding="utf-8")
+    rows = ["id_type\tid_value\tpmid\tpmcid\tdoi\n"]
+    for i in range(0, n, 2):
+        pmcid = f"PMC{10_000_000 + i}"
+        rows.append(f"doi\t{cs['doi'][i]}\t{pmid_of[i]}\t{pmcid}\t{cs['doi'][i]}\n")
+        rows.append(f"pmcid\t{pmcid}\t{pmid_of[i]}\t{pmcid}\t{cs['doi'][i]}\n")
+    (out / "idconv.tsv").write_text("".join(rows), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------- main entry
@@ -219,6 +307,7 @@ def generate_snapshot(
     search_n: int = 0,
     api_keys: list[str] | tuple[str, ...] = (),
     per_file: int = PER_FILE,
+    citation_sources: bool = False,
 ) -> dict:
     """Write a synthetic snapshot of ``n`` articles to ``out_dir``; return a summary dict.
 
@@ -242,6 +331,7 @@ def generate_snapshot(
     pmid_of = [BASE_PMID + 1 + i for i in range(n)]
     span = max(n, search_n)
 
+    cs = _citation_plan(n, refs, templates, order, pmid_of, seed) if citation_sources else None
     files = []
     for start in range(0, n, per_file):
         name = f"pubmed/synthetic_{start // per_file + 1:03d}.xml"
@@ -250,7 +340,13 @@ def generate_snapshot(
             pmid = pmid_of[i]
             tpl = templates[order[i % len(order)]]
             cited = [pmid_of[j] for j in refs[i]]
-            chunks.append(rewrite_record(tpl, pmid, cited, entrez_date(pmid, span)))
+            if cs is None:
+                chunks.append(rewrite_record(tpl, pmid, cited, entrez_date(pmid, span)))
+            else:
+                chunks.append(rewrite_record(
+                    tpl, pmid, cited, entrez_date(pmid, span),
+                    cited_doi={pmid_of[j]: cs["doi"][j] for j in refs[i] if (i, j) in cs["doi_only"]},
+                    own_doi=cs["doi"][i], extra_dois=cs["unresolvable"].get(i, [])))
             chunks.append(b"\n")
         chunks.append(b"</PubmedArticleSet>\n")
         (out / name).write_bytes(b"".join(chunks))
@@ -284,6 +380,8 @@ def generate_snapshot(
         rows += [f"{search_term}\t{p}\t{entrez_date(p, span):%Y/%m/%d}\n" for p in hits]
         (out / "searches.tsv").write_text("".join(rows), encoding="utf-8")
 
+    if cs is not None:
+        _write_citation_sources(out, n, cs, cited_by, pmid_of, random.Random(seed * 1_000_003 + 17))
     seed_idx = max(range(n), key=lambda i: (min(len(refs[i]), len(cited_by[i])), -i))
     meta = {
         "synthetic": True,
@@ -304,6 +402,14 @@ def generate_snapshot(
         "search_term": search_term,
         "search_n": search_n if search_term else 0,
     }
+    if cs is not None:
+        meta["citation_sources"] = {
+            "icite.jsonl": "synthetic iCite data: elink's citations less ~5 %, plus ~35 % more citing articles "
+                           "elink does not list; metrics random",
+            "idconv.tsv": "every second article is 'in PMC' (synthetic PMCIDs PMC10000000 + index)",
+            "doi_only_references": len(cs["doi_only"]),
+            "unresolvable_dois": sum(len(v) for v in cs["unresolvable"].values()),
+        }
     if api_keys:
         meta["api_keys"] = list(api_keys)
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -336,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--api-key", action="append", default=[], help="list this api_key in meta.json (repeatable)"
     )
+    ap.add_argument("--citation-sources", action="store_true",
+                    help="also write icite.jsonl and idconv.tsv; a fifth of the references by DOI only")
     args = ap.parse_args(argv)
     try:
         summary = generate_snapshot(
@@ -346,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             search_term=args.search_term,
             search_n=args.search_n,
             api_keys=args.api_key,
+            citation_sources=args.citation_sources,
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -37,22 +37,14 @@ never part of a URL (URLs end up in urllib3's debug log and in exception message
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import random
 import re
-import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
-
-import requests
 
 from litmeta.extractors import eutils_results as R
 from litmeta.extractors.errors import (
@@ -62,7 +54,15 @@ from litmeta.extractors.errors import (
     EntrezRetryExhausted,
     EntrezSearchCapError,
 )
-from litmeta.extractors.ratelimit import SlidingWindowLimiter
+from litmeta.extractors.service_client import (
+    ClientStats,
+    RawDocument,
+    ServiceClient,
+    describe_params,
+    excerpt,
+)
+from litmeta.extractors.service_client import Permanent as _Permanent
+from litmeta.extractors.service_client import Retry as _Retry
 from litmeta.extractors.snapshot_recorder import SnapshotRecorder
 
 __all__ = [
@@ -129,26 +129,6 @@ _CAP_PATTERNS = ("cannot be larger than 9998", "can only retrieve the first 9,99
 # ------------------------------------------------------------------------------------ data types
 
 
-@dataclass(frozen=True)
-class RawDocument:
-    """One successful HTTP response body with the description of the request that got it.
-
-    kind: 'efetch_pubmed', 'efetch_pmc', 'efetch', 'esearch', 'epost', 'elink', 'esummary'.
-    request: e.g. "efetch db=pubmed rettype=xml retmode=xml ids=500 [1234,1235,...] POST" (never
-    the api_key). n_records: records (efetch), LinkSets (elink), ids (esearch), DocSums (esummary).
-    """
-
-    kind: str
-    request: str
-    body: bytes
-    fetched_at: datetime
-    n_records: int
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
-
-
 @dataclass
 class FetchedBatch:
     """One batch of efetch_pubmed / efetch_pmc: its bodies and which requested ids they hold.
@@ -205,78 +185,6 @@ class HistoryRef:
     count: int | None = None
 
 
-class ClientStats:
-    """Counters of one client (thread-safe). `requests` counts HTTP attempts, retries included."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = 0
-        self.by_endpoint: Counter[str] = Counter()
-        self.retries: Counter[str] = Counter()  # reason -> retries
-        self.retries_by_endpoint: Counter[str] = Counter()
-        self.failures: Counter[str] = Counter()  # endpoint -> calls that raised
-        self.successes = 0
-        self.backoff_seconds = 0.0
-        self.bytes_received = 0
-
-    def _request(self, endpoint: str) -> None:
-        with self._lock:
-            self.requests += 1
-            self.by_endpoint[endpoint] += 1
-
-    def _retry(self, endpoint: str, reason: str, delay: float) -> None:
-        with self._lock:
-            self.retries[reason] += 1
-            self.retries_by_endpoint[endpoint] += 1
-            self.backoff_seconds += delay
-
-    def _success(self, nbytes: int) -> None:
-        with self._lock:
-            self.successes += 1
-            self.bytes_received += nbytes
-
-    def _failure(self, endpoint: str) -> None:
-        with self._lock:
-            self.failures[endpoint] += 1
-
-    @property
-    def total_retries(self) -> int:
-        return sum(self.retries.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "requests": self.requests,
-                "by_endpoint": dict(self.by_endpoint),
-                "retries": sum(self.retries.values()),
-                "retries_by_reason": dict(self.retries),
-                "retries_by_endpoint": dict(self.retries_by_endpoint),
-                "failures": dict(self.failures),
-                "successes": self.successes,
-                "backoff_seconds": round(self.backoff_seconds, 3),
-                "bytes_received": self.bytes_received,
-            }
-
-    def __repr__(self) -> str:
-        return f"ClientStats({self.as_dict()})"
-
-
-class _Retry(Exception):
-    def __init__(self, reason: str, detail: str = "", retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-        self.retry_after = retry_after
-
-
-class _Permanent(Exception):
-    def __init__(self, reason: str, detail: str = "", status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
-        self.status = status
-
-
 # --------------------------------------------------------------------------------------- helpers
 
 
@@ -318,27 +226,6 @@ def _is_transient_text(text: str) -> bool:
     return not any(p in low for p in _PERMANENT_ERROR_PATTERNS) and any(w in low for w in _TRANSIENT_WORDS)
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    v = resp.headers.get("Retry-After")
-    if not v:
-        return None
-    try:
-        return max(0.0, float(v))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(v)
-        return max(0.0, (when - datetime.now(when.tzinfo or timezone.utc)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def _excerpt(body: bytes, n: int = 200) -> str:
-    """The start of an answer's text for a message: markup (an HTML error page's tags) removed."""
-    text = " ".join(re.sub(r"<[^>]*>", " ", body[: n * 10].decode("utf-8", "replace")).split())
-    return text[:n] if text else " ".join(body[:n].decode("utf-8", "replace").split())
-
-
 def _parse_date(s: str | date, *, end: bool) -> date:
     """'2020', '2020/05', '2020/05/17' (or '-' separated) -> date; `end` picks the last day."""
     if isinstance(s, date):
@@ -366,7 +253,7 @@ def _top_errors(root) -> list[str]:
 # ---------------------------------------------------------------------------------------- client
 
 
-class EntrezClient:
+class EntrezClient(ServiceClient):
     """E-utilities client. Thread-safe: share one per process (per api_key) between threads.
 
     base_url: NCBI by default; the sandbox's `base_url` in tests and the demo.
@@ -378,7 +265,13 @@ class EntrezClient:
     fetch_batch_size / link_batch_size: ids per efetch / elink request (both POSTed above 200).
     on_document: called with every successful response as a RawDocument (for raw_documents).
     record_snapshot: directory to write what this client fetches as a sandbox snapshot.
+    The limiter, retry loop and HTTP attempt are `litmeta.extractors.service_client.ServiceClient`'s.
     """
+
+    service = "E-utilities"
+    logger = "litmeta.entrez"
+    exhausted_error = EntrezRetryExhausted
+    permanent_error = EntrezPermanentError
 
     def __init__(
         self,
@@ -388,47 +281,20 @@ class EntrezClient:
         email: str | None = None,
         api_key: str | None = None,
         rate: float | None = None,
-        rate_margin: float = 0.1,
-        max_tries: int = 10,
-        backoff_base: float = 0.5,
-        backoff_cap: float = 30.0,
-        rate_limit_backoff: float = 1.0,
-        max_retry_after: float = 120.0,
-        timeout: float | tuple[float, float] = (10.0, 120.0),
         fetch_batch_size: int = 500,
         link_batch_size: int = 500,
         pmc_batch_size: int = 50,
-        on_document: Callable[[RawDocument], None] | None = None,
         record_snapshot: Path | str | None = None,
-        session: requests.Session | None = None,
-        limiter: SlidingWindowLimiter | None = None,
-        seed: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        if not base_url.endswith("/"):
-            base_url += "/"
-        self.base_url = base_url
-        self.tool = tool
-        self.email = email
         self._api_key = api_key or None
         if rate is None:
             rate = 10 if self._api_key else 3
-        self.limiter = limiter or SlidingWindowLimiter(max(1, int(rate)), 1.0, rate_margin)
-        self.max_tries = max(1, int(max_tries))
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.rate_limit_backoff = rate_limit_backoff
-        self.max_retry_after = max_retry_after
-        self.timeout = timeout
+        super().__init__(base_url, tool=tool, email=email, rate=rate, **kwargs)
         self.fetch_batch_size = fetch_batch_size
         self.link_batch_size = link_batch_size
         self.pmc_batch_size = pmc_batch_size
-        self.on_document = on_document
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", f"{tool} (litmeta E-utilities client)")
-        self.stats = ClientStats()
-        self._rng = random.Random(seed)
-        self._rng_lock = threading.Lock()
-        self.recorder = SnapshotRecorder(record_snapshot, base_url) if record_snapshot else None
+        self.recorder = SnapshotRecorder(record_snapshot, self.base_url) if record_snapshot else None
 
     # ------------------------------------------------------------------------- housekeeping
 
@@ -439,14 +305,8 @@ class EntrezClient:
     def __repr__(self) -> str:  # never the key
         return f"EntrezClient({self.base_url!r}, tool={self.tool!r}, api_key={'set' if self._api_key else 'none'})"
 
-    def close(self) -> None:
-        self.session.close()
-
     def __enter__(self) -> EntrezClient:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def redact(self, text: str) -> str:
         """`text` with the api_key (if any) replaced by '***'."""
@@ -460,28 +320,12 @@ class EntrezClient:
         self, endpoint: str, params: Sequence[tuple[str, Any]], ids: Sequence[int] | None, method: str
     ) -> str:
         """Human-readable, key-free description of a request (for raw_documents, logs, errors)."""
-        parts = [endpoint]
-        for k, v in sorted((str(k), str(v)) for k, v in params):
-            if k in ("api_key", "tool", "email", "id"):
-                continue
-            if any(c.isspace() for c in v) or not v:
-                v = repr(v)
-            parts.append(f"{k}={v}")
+        parts = describe_params(endpoint, params, ("api_key", "tool", "email", "id"))
         if ids is not None:
             head = ",".join(str(i) for i in ids[:5])
             parts.append(f"ids={len(ids)} [{head}{',...' if len(ids) > 5 else ''}]")
         parts.append(method)
         return self.redact(" ".join(parts))
-
-    def _backoff(self, attempt: int, err: _Retry) -> float:
-        with self._rng_lock:
-            jitter = self._rng.uniform(0.5, 1.0)
-        delay = jitter * min(self.backoff_cap, self.backoff_base * (2 ** (attempt - 1)))
-        if err.reason == "http_429" or err.reason == "rate_limited":
-            delay = max(delay, self.rate_limit_backoff * (0.75 + 0.25 * jitter))
-        if err.retry_after is not None:
-            delay = max(delay, min(err.retry_after, self.max_retry_after))
-        return delay
 
     def _call(
         self,
@@ -518,101 +362,14 @@ class EntrezClient:
             method = "POST"
         desc = self.describe(endpoint, params, ids, method)
         url = f"{self.base_url}{endpoint}.fcgi"
-        reasons: list[str] = []
-        last: _Retry | None = None
-        for attempt in range(1, self.max_tries + 1):
-            try:
-                body, fetched_at = self._attempt(method, url, wire, endpoint)
-                if xml:
-                    self._sniff_xml(body)
-                value, n_records = check(body)
-            except _Retry as err:
-                last = err
-                reasons.append(err.reason)
-                if attempt >= self.max_tries:
-                    break
-                delay = self._backoff(attempt, err)
-                self.stats._retry(endpoint, err.reason, delay)
-                log.warning(
-                    "retry %d/%d in %.2fs after %s%s: %s",
-                    attempt,
-                    self.max_tries - 1,
-                    delay,
-                    err.reason,
-                    f" ({self.redact(err.detail)[:200]})" if err.detail else "",
-                    desc,
-                )
-                time.sleep(delay)
-                continue
-            except _Permanent as err:
-                self.stats._failure(endpoint)
-                msg = f"{desc}: {err.reason}" + (f": {self.redact(err.detail)[:300]}" if err.detail else "")
-                log.error("permanent failure: %s", msg)
-                low = err.detail.lower()
-                cls = EntrezSearchCapError if any(p in low for p in _CAP_PATTERNS) else EntrezPermanentError
-                raise cls(
-                    msg, request=desc, endpoint=endpoint, reason=err.reason, status=err.status
-                ) from None
-            doc = RawDocument(kind=kind, request=desc, body=body, fetched_at=fetched_at, n_records=n_records)
-            self.stats._success(len(body))
-            log.debug("ok %s (%d bytes, %d records, try %d)", desc, len(body), n_records, attempt)
-            if self.on_document is not None:
-                self.on_document(doc)
-            return value, doc
-        self.stats._failure(endpoint)
-        assert last is not None
-        msg = (
-            f"{desc}: gave up after {self.max_tries} tries; last failure: {last.reason}"
-            + (f" ({self.redact(last.detail)[:300]})" if last.detail else "")
-            + f"; failures: {', '.join(reasons)}"
-        )
-        log.error("%s", msg)
-        raise EntrezRetryExhausted(
-            msg, request=desc, endpoint=endpoint, reason=last.reason, tries=self.max_tries, reasons=reasons
-        ) from None
+        return self._request(endpoint, method, url, wire, desc, kind=kind, check=check,
+                             sniff=self._sniff_xml if xml else None)
 
-    def _attempt(
-        self, method: str, url: str, wire: list[tuple[str, str]], endpoint: str
-    ) -> tuple[bytes, datetime]:
-        """One HTTP attempt through the rate limiter. Returns the body of a 200 answer."""
-        slot = self.limiter.acquire()
-        try:
-            self.stats._request(endpoint)
-            try:
-                if method == "GET":
-                    resp = self.session.get(url, params=wire, timeout=self.timeout)
-                else:
-                    resp = self.session.post(url, data=wire, timeout=self.timeout)
-                body = resp.content
-            except requests.Timeout as exc:
-                raise _Retry("timeout", type(exc).__name__) from None
-            except requests.ConnectionError as exc:
-                raise _Retry("connection", f"{type(exc).__name__}: {self.redact(str(exc))}") from None
-            except (
-                requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError,
-            ) as exc:
-                raise _Retry("truncated", f"{type(exc).__name__}: {self.redact(str(exc))}") from None
-            except requests.RequestException as exc:
-                raise _Permanent("request_error", f"{type(exc).__name__}: {self.redact(str(exc))}") from None
-        finally:
-            self.limiter.release(slot)
-        fetched_at = datetime.now(timezone.utc)
-        status = resp.status_code
-        if status == 429:
-            raise _Retry("http_429", _excerpt(body), _retry_after(resp))
-        if status >= 500 or status == 408:
-            raise _Retry(f"http_{status}", _excerpt(body), _retry_after(resp))
-        if status != 200:
-            raise _Permanent(f"http_{status}", _excerpt(body, 300), status)
-        clen = resp.headers.get("Content-Length")
-        if clen and clen.isdigit() and not resp.headers.get("Content-Encoding") and len(body) < int(clen):
-            raise _Retry("truncated", f"{len(body)} of {clen} bytes")
-        if not body.strip():
-            raise _Retry("empty", "empty body")
-        if R.looks_like_html(body):
-            raise _Retry("html", _excerpt(body))
-        return body, fetched_at
+    def _permanent(self, err: _Permanent, desc: str, endpoint: str) -> Exception:
+        msg = f"{desc}: {err.reason}" + (f": {self.redact(err.detail)[:300]}" if err.detail else "")
+        low = err.detail.lower()
+        cls = EntrezSearchCapError if any(p in low for p in _CAP_PATTERNS) else EntrezPermanentError
+        return cls(msg, request=desc, endpoint=endpoint, reason=err.reason, status=err.status)
 
     @staticmethod
     def _sniff_xml(body: bytes) -> None:
@@ -620,9 +377,9 @@ class EntrezClient:
         head = body.lstrip()[:1]
         if head == b"{" or head == b"[":
             low = body[:500].lower()
-            raise _Retry("rate_limited" if b"rate limit" in low else "not_xml", _excerpt(body))
+            raise _Retry("rate_limited" if b"rate limit" in low else "not_xml", excerpt(body))
         if head != b"<":
-            raise _Retry("not_xml", _excerpt(body))
+            raise _Retry("not_xml", excerpt(body))
 
     # ----------------------------------------------------------------------------- checkers
 
@@ -657,7 +414,7 @@ class EntrezClient:
             raise _Retry("malformed", "no root element")
         if expected_root and root != expected_root:
             if root in ("eFetchResult", "eSearchResult", "eLinkResult", "eSummaryResult", "ePostResult"):
-                raise _Retry("unexpected_root", f"expected {expected_root}, got {root}: {_excerpt(body)}")
+                raise _Retry("unexpected_root", f"expected {expected_root}, got {root}: {excerpt(body)}")
             raise _Retry("unexpected_root", f"expected {expected_root}, got {root}")
         if not R.is_complete(body, root):
             raise _Retry("truncated", f"{root} not closed ({len(body)} bytes)")
@@ -985,12 +742,13 @@ class EntrezClient:
         webenv: str | None = None,
         query_key: str | None = None,
         sort: str | None = None,
+        history: bool = True,
     ) -> R.ESearchPage:
         params: list[tuple[str, Any]] = [("db", db)]
         if query_key and webenv:
             params += [("WebEnv", webenv), ("query_key", query_key)]
         else:
-            params += [("term", term), ("usehistory", "y")]
+            params += [("term", term)] + ([("usehistory", "y")] if history else [])
         params += [("retstart", retstart), ("retmax", retmax)]
         if mindate or maxdate:
             params += [("datetype", datetype or "edat"), ("mindate", mindate), ("maxdate", maxdate)]
@@ -1061,6 +819,7 @@ class EntrezClient:
         *,
         page_size: int = PUBMED_ESEARCH_CAP,
         sort: str | None = None,
+        history: bool = True,
     ) -> SearchResult:
         """All ids matching `term` (or the first `retmax`), using the history server and retstart.
 
@@ -1068,6 +827,8 @@ class EntrezClient:
         default), bisecting ranges until each holds at most 9,999; a single day still over the cap
         is split by PMID range ('lo:hi[uid]'), and if that does not add up EntrezSearchCapError is
         raised rather than returning a partial list. Ids are deduplicated (first occurrence kept).
+        ``history=False`` leaves the history server out of a first page that holds every hit (a small
+        lookup): the answer then depends on the query alone.
         """
         n0 = self.stats.requests
         page_size = max(1, min(page_size, 10000))
@@ -1081,7 +842,7 @@ class EntrezClient:
         if db == "pubmed":
             first_n = min(first_n, PUBMED_ESEARCH_CAP)
         first = self._esearch_page(
-            term, db, retmax=first_n, mindate=lo_s, maxdate=hi_s, datetype=datetype, sort=sort
+            term, db, retmax=first_n, mindate=lo_s, maxdate=hi_s, datetype=datetype, sort=sort, history=history
         )
         want = first.count if want_total is None else min(want_total, first.count)
         result = SearchResult(

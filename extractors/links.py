@@ -35,6 +35,11 @@ class Links:
         return {p: cls(refs=ids("refs", p), cited_by=ids("cited_by", p),
                        similar=list(relations.get("similar", {}).get(p, []))) for p in pmids}
 
+    def union(self, refs: Iterable[int], cited_by: Iterable[int]) -> Links:
+        """These links with another source's references and citing articles added (listed order, no repeats)."""
+        return Links(refs=list(dict.fromkeys([*self.refs, *refs])),
+                     cited_by=list(dict.fromkeys([*self.cited_by, *cited_by])), similar=list(self.similar))
+
     def top_similar(self, k: int) -> list[int]:
         ranked = sorted(
             enumerate(self.similar),

@@ -24,6 +24,7 @@ from litmeta.extractors.entrez import DEFAULT_BASE_URL as DEFAULT_EUTILS
 from litmeta.extractors.entrez import RELATION_LINKNAMES
 
 RELATIONS = tuple(RELATION_LINKNAMES)
+CITATION_SOURCES = ("elink", "icite")
 PMID_RE = re.compile(r"^[1-9][0-9]{0,9}$")
 EXIT_OK, EXIT_REJECTS, EXIT_USAGE, EXIT_COULD_NOT_FINISH, EXIT_INTERNAL = 0, 1, 2, 3, 4
 EXIT_CODES = """exit codes:
@@ -50,6 +51,15 @@ def relations(value: str) -> list[str]:
     if bad or not parts:
         raise argparse.ArgumentTypeError(
             f"unknown relation {', '.join(bad) or repr(value)}; choose from {','.join(RELATIONS)}")
+    return parts
+
+
+def sources(value: str) -> list[str]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    bad = [p for p in parts if p not in CITATION_SOURCES]
+    if bad or not parts:
+        raise argparse.ArgumentTypeError(
+            f"unknown source {', '.join(bad) or repr(value)}; choose from {','.join(CITATION_SOURCES)}")
     return parts
 
 
@@ -85,6 +95,12 @@ def _add_globals(p: argparse.ArgumentParser, defaults: bool) -> None:
                    help="warehouse file (env LITMETA_DB; default ./litmeta.duckdb)")
     p.add_argument("--eutils-url", default=d(os.environ.get("LITMETA_EUTILS_URL", DEFAULT_EUTILS)),
                    help="E-utilities base URL (env LITMETA_EUTILS_URL; default NCBI)")
+    p.add_argument("--icite-url", default=d(os.environ.get("LITMETA_ICITE_URL")),
+                   help="NIH iCite API base URL (env LITMETA_ICITE_URL; default iCite's, or the sandbox's beside "
+                        "a non-NCBI --eutils-url)")
+    p.add_argument("--idconv-url", default=d(os.environ.get("LITMETA_IDCONV_URL")),
+                   help="PMC ID Converter URL (env LITMETA_IDCONV_URL; default NCBI's, or the sandbox's beside "
+                        "a non-NCBI --eutils-url)")
     p.add_argument("--api-key", default=d(None), help="NCBI API key (env NCBI_API_KEY): 10 requests/s instead of 3")
     p.add_argument("--email", default=d(os.environ.get("NCBI_EMAIL")), help="contact e-mail sent to NCBI (env NCBI_EMAIL)")
     p.add_argument("--tool", default=d(os.environ.get("LITMETA_TOOL", "litmeta")), help="tool name sent to NCBI")
@@ -127,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of refs,cited_by,similar (default all)")
     s.add_argument("--max-nodes", type=positive, default=None, help="cap on members (closest hop first)")
     s.add_argument("--similar-top", type=positive, default=5, help="similar articles taken per member (default 5)")
+    s.add_argument("--sources", type=sources, default=list(CITATION_SOURCES),
+                   help="comma list of citation sources to expand over: elink,icite (default both)")
+
+    s = verb("sources", "per citation source, the edges it reports around a seed, those only it reports, the overlap",
+             "litmeta sources 39047240\nlitmeta sources 39047240 --format json")
+    s.add_argument("seed", type=pmid, metavar="SEED")
+    s.add_argument("--format", choices=("table", "json"), default="table")
 
     s = verb("refresh", "re-observe every tracked seed (the scheduled job)", "litmeta refresh\nlitmeta refresh --seed 39047240")
     s.add_argument("--seed", type=pmid, default=None, help="only this seed")
@@ -229,9 +252,9 @@ def _configure_env(args: argparse.Namespace) -> None:
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, option: str = "--eutils-url") -> str:
     if not re.match(r"^https?://[^\s/]+", url):
-        raise UsageError(f"--eutils-url {url!r}: not an http(s) URL; e.g. {DEFAULT_EUTILS}")
+        raise UsageError(f"{option} {url!r}: not an http(s) URL; e.g. {DEFAULT_EUTILS}")
     return url if url.endswith("/") else url + "/"
 
 
@@ -270,6 +293,9 @@ def run(args: argparse.Namespace) -> int:
             quiet_run_errors()  # the other run verbs do it in prefect_run, after their input checks
     if verb in {"ingest", "network", "refresh", "search", "demo"}:
         args.eutils_url = _check_url(args.eutils_url)
+        for name in ("icite_url", "idconv_url"):
+            if getattr(args, name, None):
+                setattr(args, name, _check_url(getattr(args, name), "--" + name.replace("_", "-")))
     if verb == "ingest":
         ids = list(args.pmids) + (_read_pmid_file(args.from_file) if args.from_file else [])
         if not ids:

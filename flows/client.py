@@ -7,7 +7,9 @@ import socket
 from urllib.parse import urlsplit
 
 from litmeta.errors import CouldNotFinish
-from litmeta.extractors.entrez import EntrezClient, RawDocument
+from litmeta.extractors.entrez import DEFAULT_BASE_URL, EntrezClient, RawDocument
+from litmeta.extractors.icite import DEFAULT_ICITE_URL, ICiteClient
+from litmeta.extractors.idconv import DEFAULT_IDCONV_URL, IdconvClient
 from litmeta.warehouse.db import crash_point
 from litmeta.warehouse.runs import store_documents
 
@@ -20,7 +22,7 @@ MAX_TRIES_ENV = "LITMETA_MAX_TRIES"
 DEFAULT_MAX_TRIES = 10
 
 
-def preflight(base_url: str, timeout: float = 5.0) -> None:
+def preflight(base_url: str, timeout: float = 5.0, option: str = "--eutils-url / LITMETA_EUTILS_URL") -> None:
     """Fail fast, naming the URL, when nothing listens there (no HTTP request is made)."""
     parts = urlsplit(base_url)
     host = parts.hostname or ""
@@ -31,7 +33,7 @@ def preflight(base_url: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise Unreachable(
-            f"cannot reach {base_url} ({reason}); check --eutils-url / LITMETA_EUTILS_URL and the network, "
+            f"cannot reach {base_url} ({reason}); check {option} and the network, "
             "then re-run the same command"
         ) from None
 
@@ -77,3 +79,28 @@ def make_client(eutils_url: str, email: str | None, tool: str, db: str, run_id: 
         on_document=DocumentStore(db, run_id),
         record_snapshot=record_snapshot,
     )
+
+
+def service_url(service: str, url: str | None, eutils_url: str) -> str:
+    """The base URL of ``service`` ('icite' or 'idconv'): ``url`` when given; else, beside an E-utilities URL
+    that is not NCBI's and ends in ``entrez/eutils/`` (the sandbox's layout), ``{root}/{service}/``; else the
+    service's own."""
+    if url:
+        return url if url.endswith("/") else url + "/"
+    default = {"icite": DEFAULT_ICITE_URL, "idconv": DEFAULT_IDCONV_URL}[service]
+    base = eutils_url if eutils_url.endswith("/") else eutils_url + "/"
+    if base != DEFAULT_BASE_URL and base.endswith("/entrez/eutils/"):
+        return base[: -len("entrez/eutils/")] + f"{service}/"
+    return default
+
+
+def make_icite_client(url: str, email: str | None, tool: str, db: str, run_id: str) -> ICiteClient:
+    """The iCite client of one run: its answers stored as they arrive, its tries from ``LITMETA_MAX_TRIES``."""
+    return ICiteClient(url, tool=tool, email=email, max_tries=int(os.environ.get(MAX_TRIES_ENV) or DEFAULT_MAX_TRIES),
+                       on_document=DocumentStore(db, run_id))
+
+
+def make_idconv_client(url: str, email: str | None, tool: str, db: str, run_id: str) -> IdconvClient:
+    """The PMC ID Converter client of one run, like `make_icite_client`."""
+    return IdconvClient(url, tool=tool, email=email, max_tries=int(os.environ.get(MAX_TRIES_ENV) or DEFAULT_MAX_TRIES),
+                        on_document=DocumentStore(db, run_id))

@@ -164,6 +164,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_sources(args: argparse.Namespace) -> int:
+    """Per citation source, the edges around the seed (the seed at one end, and inside its network)."""
+    from litmeta.warehouse.citation_sources import sources_report
+
+    check_path(args.db, must_exist=True)
+    report = sources_report(args.db, args.seed)
+    if args.format == "json":
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    for scope, r in report["scopes"].items():
+        where = "with the seed at one end" if scope == "seed" else "inside the seed's network"
+        print(f"citation edges {where} ({r['edges']} distinct pairs):")
+        print(f"  {'source':<8} {'edges':>8} {'only it':>8}")
+        for name, v in r["sources"].items():
+            print(f"  {name:<8} {v['edges']:>8} {v['only']:>8}")
+        for pair, n in r["shared"].items():
+            print(f"  shared {pair.replace('+', ' & ')}: {n}")
+    return 0
+
+
 # -- sandbox -------------------------------------------------------------------------------
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from litmeta.extractors.sandbox import run_sandbox
@@ -179,11 +200,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 # -- network / refresh / ingest / search -------------------------------------------------------
-def _reach(url: str) -> None:
-    """Fail fast (exit 3, naming the URL) when nothing listens at the E-utilities base URL."""
+def _reach(url: str, option: str = "--eutils-url / LITMETA_EUTILS_URL") -> None:
+    """Fail fast (exit 3, naming the URL) when nothing listens at the E-utilities (or another service's) URL."""
     from litmeta.flows.client import preflight
 
-    preflight(url)
+    preflight(url, option=option)
 
 
 def _finish(summary: dict, db: str, title: str) -> int:
@@ -193,16 +214,27 @@ def _finish(summary: dict, db: str, title: str) -> int:
     return _exit_code(summary)
 
 
+def _reach_services(args: argparse.Namespace, sources: list[str]) -> None:
+    """Fail fast when iCite (if asked) or the PMC ID Converter cannot be reached either."""
+    from litmeta.flows.client import service_url
+
+    for name in (["icite"] if "icite" in sources else []) + ["idconv"]:
+        _reach(service_url(name, getattr(args, f"{name}_url", None), args.eutils_url),
+               f"--{name}-url / LITMETA_{name.upper()}_URL")
+
+
 def cmd_network(args: argparse.Namespace) -> int:
     check_writable(check_path(args.db))
     _reach(args.eutils_url)
+    _reach_services(args, args.sources)
     with _writing(args.db, "network") as db, prefect_run(args.verbose):
         from litmeta.flows.network import build_network
 
         summary = build_network(
             seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
             max_nodes=args.max_nodes, similar_top=args.similar_top, email=args.email, tool=args.tool,
-            record_snapshot=args.record_snapshot,
+            record_snapshot=args.record_snapshot, sources=tuple(args.sources), icite_url=args.icite_url,
+            idconv_url=args.idconv_url,
         )
         print_network_summary(db, args.seed, summary)
         return _finish(summary, db, f"litmeta network {args.seed}")
@@ -214,11 +246,13 @@ def cmd_refresh(args: argparse.Namespace) -> int:
             raise UsageError(f"no tracked seed{' ' + str(args.seed) if args.seed else 's'} in {db}; "
                              "register one with 'litmeta network SEED'")
         _reach(args.eutils_url)
+        _reach_services(args, ["icite"])
         with prefect_run(args.verbose):
             from litmeta.flows.network import refresh_seeds
 
             summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
-                                tool=args.tool, record_snapshot=args.record_snapshot, notify=_notify(args))
+                                    tool=args.tool, record_snapshot=args.record_snapshot, icite_url=args.icite_url,
+                                    idconv_url=args.idconv_url, notify=_notify(args))
         for seed, done in summary.get("seeds", {}).items():
             print_network_summary(db, int(seed), summary)
             if "digest" in done:
@@ -289,7 +323,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"sandbox: {sb.base_url} serving the bundled snapshot of PMID 39047240 ({snap})")
         summary = build_network(seed=39047240, db=db, eutils_url=sb.base_url, depth=args.depth,
                                 relations=("refs", "cited_by", "similar"), max_nodes=None, similar_top=5,
-                                email=args.email, tool=args.tool)
+                                email=args.email, tool=args.tool, icite_url=sb.icite_url, idconv_url=sb.idconv_url)
         print_network_summary(db, 39047240, summary)
     print(f"warehouse: {Path(db).resolve()}  (try: litmeta --db {db} sql \"SELECT * FROM seed_network\")")
     return _exit_code(summary)

@@ -395,9 +395,66 @@ CITATION_EDGES = Table(
     columns=(
         C("citing_pmid", "BIGINT", "the citing article", nullable=False),
         C("cited_pmid", "BIGINT", "the cited article", nullable=False),
-        C("origin", "VARCHAR", "'pubmed_reflist', 'pmc_reflist', 'elink_refs' or 'elink_citedin'", nullable=False),
+        C("origin", "VARCHAR", "'pubmed_reflist', 'pmc_reflist', 'elink_refs', 'elink_citedin', 'icite_refs' or "
+          "'icite_citedby'", nullable=False),
         FIRST_SEEN,
         LAST_SEEN,
+        C("resolved_by", "VARCHAR", "for a reference-list edge whose entry named no PMID: how its DOI or PMCID was "
+          "resolved ('idconv', 'esearch'; see id_map); NULL otherwise", managed=True),
+    ),
+)
+
+ICITE_METRICS = Table(
+    "icite_metrics",
+    "NIH iCite's metrics of an article, one row per observation (a network run that asked iCite), so growth "
+    "over time is a query.",
+    scope="log",
+    key=("pmid", "observed_at"),
+    volatile=("observed_at", "run_id"),
+    columns=(
+        PMID,
+        C("observed_at", "TIMESTAMP", "when observed", nullable=False, managed=True),
+        C("run_id", "VARCHAR", "the observing run", managed=True),
+        C("year", "INTEGER", "publication year as iCite has it"),
+        C("title", "VARCHAR", "title as iCite has it"),
+        C("doi", "VARCHAR", "DOI as iCite has it"),
+        C("relative_citation_ratio", "DOUBLE", "RCR: citations per year relative to the field's (NULL while too new)"),
+        C("nih_percentile", "DOUBLE", "percentile of the RCR among NIH-funded articles"),
+        C("citation_count", "INTEGER", "citing articles iCite knows"),
+        C("citations_per_year", "DOUBLE", "citations per year since publication"),
+        C("expected_citations_per_year", "DOUBLE", "citations per year expected for the field"),
+        C("field_citation_rate", "DOUBLE", "the field's citation rate (from co-cited articles)"),
+        C("apt", "DOUBLE", "approximate potential to translate (0.05 .. 0.95)"),
+        C("is_clinical", "BOOLEAN", "a clinical article"),
+        C("is_research_article", "BOOLEAN", "a primary research article"),
+        C("provisional", "BOOLEAN", "the RCR is provisional (article under two years old)"),
+        C("human", "DOUBLE", "share of MeSH terms on humans (triangle of biomedicine)"),
+        C("animal", "DOUBLE", "share of MeSH terms on animals"),
+        C("molecular_cellular", "DOUBLE", "share of MeSH terms on molecular/cellular biology"),
+        C("references_count", "INTEGER", "references iCite lists"),
+        C("cited_by_count", "INTEGER", "citing articles iCite lists"),
+        C("cited_by_clin", "JSON", "PMIDs of citing clinical articles (a JSON list)"),
+        C("last_modified", "VARCHAR", "iCite's last_modified, as given"),
+        C("source_sha256", "VARCHAR", "raw_documents.sha256 of the iCite answer"),
+    ),
+)
+
+ID_MAP = Table(
+    "id_map",
+    "DOIs and PMCIDs of reference entries that named no PMID, and what resolving them found.",
+    scope="state",
+    key=("id_type", "id_value"),
+    volatile=("observed_at", "run_id"),
+    columns=(
+        C("id_type", "VARCHAR", "'doi' or 'pmcid'", nullable=False),
+        C("id_value", "VARCHAR", "the id, normalised (DOIs lower-cased, PMCIDs 'PMC' + digits)", nullable=False),
+        C("pmid", "BIGINT", "the one PMID found (NULL when ambiguous or unresolved)"),
+        C("resolved_by", "VARCHAR", "'idconv' (PMC ID Converter) or 'esearch' (E-utilities search); NULL when "
+          "unresolved"),
+        C("status", "VARCHAR", "'resolved', 'ambiguous' (several PMIDs: never an edge) or 'unresolved'"),
+        C("candidates", "VARCHAR", "comma list of the PMIDs found when ambiguous"),
+        C("observed_at", "TIMESTAMP", "when last asked", managed=True),
+        C("run_id", "VARCHAR", "the run that last asked", managed=True),
     ),
 )
 
@@ -451,6 +508,7 @@ SEEDS = Table(
         C("relations", "VARCHAR", "comma list of refs, cited_by, similar"),
         C("max_nodes", "INTEGER", "cap on members (NULL: none)"),
         C("similar_top", "INTEGER", "top-K similar articles taken per member"),
+        C("sources", "VARCHAR", "comma list of the citation sources expanded over (elink, icite); NULL: both"),
         C("added_at", "TIMESTAMP", "when the seed was registered", managed=True),
         C("last_refreshed_at", "TIMESTAMP", "when its network was last observed", managed=True),
     ),
@@ -684,6 +742,8 @@ ALL_TABLES: tuple[Table, ...] = (
     REJECTS,
     SOURCE_FILES,
     SCHEMA_MIGRATIONS,
+    ICITE_METRICS,
+    ID_MAP,
     NETWORK_METRICS,
     NOTIFICATIONS,
 )

@@ -22,7 +22,7 @@ from tests.conftest import (
 )
 from tests.pubmed_fixtures import article, document
 
-VERBS = ["ingest", "network", "refresh", "search", "load", "sql", "export", "serve", "sandbox", "demo"]
+VERBS = ["ingest", "network", "refresh", "search", "load", "sql", "export", "serve", "sandbox", "demo", "sources"]
 
 
 @pytest.mark.parametrize("verb", VERBS)

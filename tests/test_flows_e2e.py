@@ -111,7 +111,8 @@ def test_network_depth2_request_budget_on_5000_articles(tmp_path, prefect_api):
     seed = info["seed_pmid"]
     db = str(tmp_path / "syn.duckdb")
     with SandboxServer(tmp_path / "syn") as sb:
-        summary = build_network(seed=seed, db=db, eutils_url=sb.base_url, depth=2, max_nodes=2000, similar_top=5)
+        summary = build_network(seed=seed, db=db, eutils_url=sb.base_url, depth=2, max_nodes=2000, similar_top=5,
+                                sources=("elink",))  # E-utilities' own budget; tests/test_citation_sources.py: iCite's
         requests = sb.stats()["requests"]
     members = q(Path(db), "SELECT count(*) FROM network_members WHERE seed_pmid = ?", [seed])[0][0]
     budget = 2 * math.ceil(members / 200) + 10

@@ -96,7 +96,7 @@ class Digest:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[dict]:
-    cur = con.execute(sql, params)
+    cur = con.execute(sql, _used(sql, params))
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -122,27 +122,33 @@ def baseline(con: duckdb.DuckDBPyConnection, seed: int, since: str | dt.datetime
 def build_digest(con: duckdb.DuckDBPyConnection, seed: int, since: str | dt.datetime | None = "last") -> Digest:
     """The digest of ``seed``'s latest observation against ``since`` (see `baseline`)."""
     at, base = baseline(con, seed, since)
-    p = {"seed": seed, "at": at, "base": base or dt.datetime(1, 1, 1)}
+    # Facts first seen after the baseline's run ended are new (a run also writes edges after its
+    # observation's timestamp, e.g. resolved references); everything up to now belongs to the latest.
+    bound = con.execute(
+        "SELECT max(r.finished_at) FROM ingest_runs r WHERE r.run_id IN (SELECT run_id FROM network_metrics "
+        "WHERE seed_pmid = ? AND observed_at = ?)", [seed, base]).fetchall()[0][0] if base else None
+    p = {"seed": seed, "at": at, "base": base or dt.datetime(1, 1, 1),
+         "after": max(bound, base) if bound and base else base or dt.datetime(1, 1, 1)}
     title = con.execute("SELECT title FROM articles WHERE pmid = ?", [seed]).fetchall()
     d = Digest(seed, title[0][0] if title else None, at, base)
     d.new_members = _rows(con, f"""
         WITH l AS ({LABEL_SQL})
         SELECT m.pmid, m.hop, m.via, l.title, l.pub_year, l.first_author FROM network_members m
         LEFT JOIN l USING (pmid)
-        WHERE m.seed_pmid = $seed AND m.last_seen = $at AND m.first_seen > $base AND m.pmid <> $seed
+        WHERE m.seed_pmid = $seed AND m.last_seen = $at AND m.first_seen > $after AND m.pmid <> $seed
         ORDER BY m.hop, m.pmid LIMIT {LIST_MAX}""", p)
     d.new_citing = _rows(con, f"""
         WITH l AS ({LABEL_SQL}),
         c AS (SELECT citing_pmid AS pmid FROM citation_edges WHERE cited_pmid = $seed
-              GROUP BY 1 HAVING min(first_seen) > $base AND min(first_seen) <= $at)
+              GROUP BY 1 HAVING min(first_seen) > $after)
         SELECT c.pmid, l.title, l.pub_year, l.first_author FROM c LEFT JOIN l USING (pmid)
         ORDER BY c.pmid LIMIT {LIST_MAX}""", p)
     edges = """
         WITH m AS (SELECT pmid FROM network_members WHERE seed_pmid = $seed AND last_seen = $at)
         SELECT citing_pmid, cited_pmid FROM citation_edges
         WHERE citing_pmid IN (SELECT pmid FROM m) AND cited_pmid IN (SELECT pmid FROM m)
-        GROUP BY 1, 2 HAVING min(first_seen) > $base AND min(first_seen) <= $at"""
-    d.new_edges_total = con.execute(f"SELECT count(*) FROM ({edges})", p).fetchall()[0][0]
+        GROUP BY 1, 2 HAVING min(first_seen) > $after"""
+    d.new_edges_total = con.execute(f"SELECT count(*) FROM ({edges})", _used(edges, p)).fetchall()[0][0]
     d.new_edges = _rows(con, f"{edges} ORDER BY 1, 2 LIMIT {LIST_MAX}", p)
     if base is not None:
         d.no_longer_reached = _rows(con, f"""
@@ -166,6 +172,11 @@ def build_digest(con: duckdb.DuckDBPyConnection, seed: int, since: str | dt.date
         still = [m for m in moves if _move(m) == 0]
         d.rank_moves = risers[:RANK_MOVES_SHOWN] + fallers[:RANK_MOVES_SHOWN] + still[:RANK_MOVES_SHOWN]
     return d
+
+
+def _used(sql: str, params: dict) -> dict:
+    """The named parameters ``sql`` uses (DuckDB refuses unused ones)."""
+    return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
 def _move(m: dict) -> int:

@@ -92,7 +92,7 @@ _EDGES = """
     WITH m AS (SELECT pmid FROM network_members WHERE seed_pmid = $seed AND last_seen = $at)
     SELECT DISTINCT e.citing_pmid, e.cited_pmid FROM citation_edges e
     WHERE e.citing_pmid IN (SELECT pmid FROM m) AND e.cited_pmid IN (SELECT pmid FROM m)
-      AND e.citing_pmid <> e.cited_pmid AND e.first_seen <= $at
+      AND e.citing_pmid <> e.cited_pmid
     ORDER BY 1, 2
 """
 # elink's count: the member's latest link snapshot at or before the observation.

@@ -34,9 +34,22 @@ def _create(*names: str) -> Callable[[duckdb.DuckDBPyConnection], None]:
     return step
 
 
+def _add_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> None:
+    """Add a column defined since, from its definition (a warehouse created later has it already)."""
+    col = next(c for c in TABLES[table].columns if c.name == column)
+    con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {col.ddl}")
+
+
+def _citation_sources(con: duckdb.DuckDBPyConnection) -> None:
+    _create("icite_metrics", "id_map")(con)
+    _add_column(con, "citation_edges", "resolved_by")
+    _add_column(con, "seeds", "sources")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] = [
     (1, "create every table of schemas.tables", _initial),
     (2, "create source_files", _create("source_files")),
+    (3, "create icite_metrics and id_map; add citation_edges.resolved_by, seeds.sources", _citation_sources),
     (4, "create the tables of the rest of the PubMed record and full_text_links",
      _create("investigators", "investigator_affiliations", "person_identifiers", "affiliation_identifiers",
              "supplementary_mesh", "other_abstracts", "other_ids", "full_text_links")),

@@ -12,31 +12,33 @@ import datetime as dt
 import duckdb
 import pyarrow as pa
 
-from litmeta.schemas import TABLES
+from litmeta.schemas import TABLES, Reject
+from litmeta.warehouse.citation_sources import write_icite_metrics
 from litmeta.warehouse.db import crash_point, session
-from litmeta.warehouse.load import merge_edges
+from litmeta.warehouse.load import merge_edges, record_rejects
 
 
 def register_seed(con: duckdb.DuckDBPyConnection, seed: int, depth: int, relations: list[str],
-                  max_nodes: int | None, similar_top: int, now: dt.datetime) -> None:
+                  max_nodes: int | None, similar_top: int, now: dt.datetime, sources: list[str] | None = None) -> None:
     """Add the seed, or update the parameters it is tracked with (added_at stays)."""
+    src = ",".join(sources) if sources else None
     con.execute(
-        "UPDATE seeds SET depth = ?, relations = ?, max_nodes = ?, similar_top = ? WHERE seed_pmid = ?",
-        [depth, ",".join(relations), max_nodes, similar_top, seed],
+        "UPDATE seeds SET depth = ?, relations = ?, max_nodes = ?, similar_top = ?, sources = ? WHERE seed_pmid = ?",
+        [depth, ",".join(relations), max_nodes, similar_top, src, seed],
     ).fetchall()
     con.execute(
-        "INSERT INTO seeds (seed_pmid, depth, relations, max_nodes, similar_top, added_at) "
-        "SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM seeds WHERE seed_pmid = ?)",
-        [seed, depth, ",".join(relations), max_nodes, similar_top, now, seed],
+        "INSERT INTO seeds (seed_pmid, depth, relations, max_nodes, similar_top, sources, added_at) "
+        "SELECT ?, ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM seeds WHERE seed_pmid = ?)",
+        [seed, depth, ",".join(relations), max_nodes, similar_top, src, now, seed],
     ).fetchall()
 
 
 def tracked_seeds(con: duckdb.DuckDBPyConnection, seed: int | None = None) -> list[dict]:
-    sql = "SELECT seed_pmid, depth, relations, max_nodes, similar_top FROM seeds"
+    sql = "SELECT seed_pmid, depth, relations, max_nodes, similar_top, sources FROM seeds"
     rows = con.execute(sql + (" WHERE seed_pmid = ?" if seed else "") + " ORDER BY seed_pmid",
                        [seed] if seed else []).fetchall()
-    return [{"seed": r[0], "depth": r[1], "relations": r[2].split(","), "max_nodes": r[3], "similar_top": r[4]}
-            for r in rows]
+    return [{"seed": r[0], "depth": r[1], "relations": r[2].split(","), "max_nodes": r[3], "similar_top": r[4],
+             "sources": r[5].split(",") if r[5] else None} for r in rows]
 
 
 def touch_seed(con: duckdb.DuckDBPyConnection, seed: int, now: dt.datetime) -> None:
@@ -109,10 +111,10 @@ def known_pmids(con: duckdb.DuckDBPyConnection, pmids: list[int]) -> set[int]:
 
 # -- the steps of a network run ------------------------------------------------------------------
 def begin_observation(db: str, seed: int, depth: int, relations: list[str], max_nodes: int | None,
-                      similar_top: int, now: dt.datetime) -> set[int]:
+                      similar_top: int, now: dt.datetime, sources: list[str] | None = None) -> set[int]:
     """Register (or update) the seed; returns its members as of the previous observation."""
     with session(db) as con:
-        register_seed(con, seed, depth, relations, max_nodes, similar_top, now)
+        register_seed(con, seed, depth, relations, max_nodes, similar_top, now, sources)
         return {r[0] for r in con.execute(
             "SELECT pmid FROM network_members WHERE seed_pmid = ?", [seed]).fetchall()}
 
@@ -125,8 +127,9 @@ def missing_pmids(db: str, pmids: list[int]) -> list[int]:
 
 
 def write_observation(db: str, run_id: str, seed: int, tables: dict[str, pa.Table],
-                      observed: dt.datetime) -> dict[str, int]:
-    """Merge one observation (edges, similar articles, members, link counts) in one transaction.
+                      observed: dt.datetime, rejects: list[Reject] = ()) -> dict[str, int]:
+    """Merge one observation (edges, similar articles, members, link counts, iCite metrics when
+    ``tables`` holds them, the entries of answers rejected) in one transaction.
 
     Returns the new rows per kind: ``edges``, ``similar``, ``members``.
     """
@@ -139,6 +142,9 @@ def write_observation(db: str, run_id: str, seed: int, tables: dict[str, pa.Tabl
                 "members": merge_members(con, tables["network_members"], observed),
             }
             write_link_snapshots(con, tables["link_snapshots"], run_id, observed)
+            if "icite_metrics" in tables:
+                write_icite_metrics(con, tables["icite_metrics"], run_id, observed)
+            record_rejects(con, run_id, list(rejects), observed)
             touch_seed(con, seed, observed)
             crash_point("edges")  # test-only hook (LITMETA_CRASH_AT): observation written, not committed
             con.execute("COMMIT")

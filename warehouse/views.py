@@ -22,11 +22,17 @@ VIEWS: dict[str, str] = {
         UNION ALL SELECT 'citation_edges', count(*) FROM citation_edges
         UNION ALL SELECT 'similar_articles', count(*) FROM similar_articles
         UNION ALL SELECT 'network_members', count(*) FROM network_members
+        UNION ALL SELECT 'icite_metrics', count(*) FROM icite_metrics
+        UNION ALL SELECT 'id_map', count(*) FROM id_map
         UNION ALL SELECT 'rejects', count(*) FROM rejects
     """,
-    # Citation edges with every origin that reports them collapsed into one row.
+    # Citation edges with every origin that reports them collapsed into one row; sources: elink, icite,
+    # reflist (the reference lists); resolved_by: how reference entries without a PMID were resolved.
     "citations": """
         SELECT citing_pmid, cited_pmid, list(origin ORDER BY origin) AS origins,
+               list(DISTINCT CASE WHEN origin LIKE 'elink%' THEN 'elink' WHEN origin LIKE 'icite%' THEN 'icite'
+                                  ELSE 'reflist' END ORDER BY 1) AS sources,
+               list(DISTINCT resolved_by ORDER BY resolved_by) FILTER (WHERE resolved_by IS NOT NULL) AS resolved_by,
                min(first_seen) AS first_seen, max(last_seen) AS last_seen
         FROM citation_edges GROUP BY citing_pmid, cited_pmid
     """,

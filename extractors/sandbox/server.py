@@ -6,7 +6,12 @@
 (:mod:`.ratelimit`), optional injected faults (:mod:`.faults`) and request statistics at
 ``GET /_stats`` (``POST /_stats/reset`` or ``GET /_stats?reset=1`` zeroes them).
 
-Order of processing for an E-utility request:
+It also serves NIH iCite at ``/icite/pubs`` and the PMC ID Converter at ``/idconv/`` from the same snapshot
+(:mod:`.citation_services`), with the same rate limit (a window of its own per service and client), the
+same faults (``error200`` is a 200 JSON answer with an error message; 5xx an HTML page) and their own
+``/_stats`` endpoint names (``icite``, ``idconv``).
+
+Order of processing for a request:
 
 1. counted in the statistics (endpoint, explicit ids, client timestamp);
 2. a GET whose request target is longer than 8,190 bytes gets HTTP 414 (NCBI asks for POST
@@ -29,7 +34,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -45,6 +50,9 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/entrez/eutils/"
 ENDPOINTS = ("esearch", "efetch", "elink", "esummary", "epost", "einfo")
+JSON = "application/json"
+#: the other services: endpoint name -> (path, the parameter listing the ids)
+SERVICES = {"icite": ("/icite/pubs", "pmids"), "idconv": ("/idconv", "ids")}
 MAX_GET_TARGET = 8190  # Apache's LimitRequestLine default; NCBI answers 414 to long GETs
 
 
@@ -79,6 +87,7 @@ class Stats:
         self.methods: dict[str, int] = defaultdict(int)
         self.status: dict[str, int] = defaultdict(int)
         self.faults: dict[str, int] = defaultdict(int)
+        self.faults_by_endpoint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.rate_limited = 0
         self.clients: dict[str, list[float]] = defaultdict(list)
 
@@ -99,6 +108,12 @@ class Stats:
             else:
                 getattr(self, table)[key] += 1
 
+    def fault(self, endpoint: str, kind: str) -> None:
+        """Count a fault served, by kind and by endpoint."""
+        with self._lock:
+            self.faults[kind] += 1
+            self.faults_by_endpoint[endpoint][kind] += 1
+
     def snapshot(self) -> dict:
         """A JSON-ready copy."""
         with self._lock:
@@ -109,6 +124,7 @@ class Stats:
                 "methods": dict(self.methods),
                 "status": dict(self.status),
                 "faults": dict(self.faults),
+                "faults_by_endpoint": {k: dict(v) for k, v in self.faults_by_endpoint.items()},
                 "rate_limited": self.rate_limited,
                 "clients": {k: list(v) for k, v in self.clients.items()},
                 "clock": "time.monotonic",
@@ -154,7 +170,10 @@ class SandboxApp:
 
         name = path.rsplit("/", 1)[-1]
         endpoint = name[: -len(".fcgi")] if name.endswith(".fcgi") else ""
-        if endpoint not in ENDPOINTS:
+        service = next((k for k, (suffix, _) in SERVICES.items() if path.endswith(suffix)), None)
+        if service is not None:
+            endpoint = service
+        elif endpoint not in ENDPOINTS:
             return Response(404, "text/html; charset=UTF-8", R.html_error_page(404))
 
         pairs = parse_qsl(split.query, keep_blank_values=True)
@@ -164,10 +183,14 @@ class SandboxApp:
         client = identify(
             remote, params.get("tool"), params.get("email"), params.get("api_key"), self.api_keys
         )
+        if service is not None:  # each service limits its clients on its own
+            client = replace(client, label=f"{service}:{client.label}")
+        n_ids = params.explicit_id_count() if service is None else len(self._service_ids(service, params))
         now = time.monotonic()
-        self.stats.arrived(endpoint, method, params.explicit_id_count(), client.label, now)
+        self.stats.arrived(endpoint, method, n_ids, client.label, now)
 
-        if method == "GET" and len(target) > MAX_GET_TARGET:
+        # E-utilities asks for POST above ~200 ids; iCite and the ID converter take their 200 ids by GET
+        if method == "GET" and len(target) > MAX_GET_TARGET and service is None:
             return self._done(Response(414, "text/html; charset=UTF-8", R.html_error_page(414)))
 
         count = 1
@@ -179,12 +202,12 @@ class SandboxApp:
 
         fault = self._draw_fault()
         if fault is not None:
-            self.stats.bump("faults", fault.kind)
+            self.stats.fault(endpoint, fault.kind)
             early = self._early_fault(fault, endpoint, count)
             if early is not None:
                 return self._done(early)
 
-        resp = self._serve(endpoint, params)
+        resp = self._serve(endpoint, params) if service is None else self._serve_service(service, params)
         if fault is not None and fault.kind == "truncate" and len(resp.body) > 1:
             cut = min(len(resp.body) - 1, max(1, int(len(resp.body) * fault.cut)))
             resp.body = resp.body[:cut]
@@ -204,6 +227,22 @@ class SandboxApp:
             return Response(500, "text/html; charset=UTF-8", R.html_error_page(500))
         return Response(status, ctype, body)
 
+    @staticmethod
+    def _service_ids(service: str, params: Params) -> list[str]:
+        raw = ",".join(params.getall(SERVICES[service][1]))
+        return [t for t in raw.replace(",", " ").split() if t]
+
+    def _serve_service(self, service: str, params: Params) -> Response:
+        ids = self._service_ids(service, params)
+        services = self.snapshot.services
+        if service == "icite":
+            if not ids:
+                return Response(400, JSON, json.dumps({"error": "pmids is required"}).encode())
+            return Response(200, JSON, services.icite_answer(ids))
+        if not ids:
+            return Response(200, JSON, json.dumps({"status": "error", "message": "ids is required"}).encode())
+        return Response(200, JSON, services.idconv_answer(ids, params.get("idtype").lower()))
+
     def _draw_fault(self) -> Fault | None:
         if not self.faults.active:
             return None
@@ -218,6 +257,11 @@ class SandboxApp:
             return self._too_many(max(count, 4))
         if kind in ("500", "502", "503"):
             return Response(int(kind), "text/html; charset=UTF-8", R.html_error_page(int(kind)))
+        if kind == "error200" and endpoint == "icite":
+            return Response(200, JSON, json.dumps({"error": "Internal error, please try again later"}).encode())
+        if kind == "error200" and endpoint == "idconv":
+            return Response(200, JSON, json.dumps({"status": "error", "message": "Service temporarily unavailable"
+                                                   }).encode())
         if kind == "error200":
             return Response(200, XML, R.error_document(endpoint, R.ERROR200_TEXT[endpoint]))
         if kind == "reset":
@@ -384,6 +428,16 @@ class SandboxServer:
         """``http://HOST:PORT/entrez/eutils/``."""
         return f"http://{self.host}:{self.port}{BASE_PATH}"
 
+    @property
+    def icite_url(self) -> str:
+        """``http://HOST:PORT/icite/`` (the iCite API base: ``pubs`` beneath it)."""
+        return f"http://{self.host}:{self.port}/icite/"
+
+    @property
+    def idconv_url(self) -> str:
+        """``http://HOST:PORT/idconv/`` (the PMC ID Converter)."""
+        return f"http://{self.host}:{self.port}/idconv/"
+
     def stats(self) -> dict:
         """The ``/_stats`` document."""
         return self.app.stats.snapshot()
@@ -407,10 +461,12 @@ def run_sandbox(
     )
     server.bind()
     print(server.base_url, flush=True)
+    print(f"iCite: {server.icite_url}\nPMC ID Converter: {server.idconv_url}", flush=True)
     snap = server.snapshot
     print(
         f"sandbox: {len(snap.pubmed)} PubMed records, {len(snap.pmc)} PMC articles, "
-        f"{snap.link_count} links, {len(snap.searches)} searches from {snap.root}"
+        f"{snap.link_count} links, {len(snap.searches)} searches, {len(snap.services.icite)} iCite records, "
+        f"{len(snap.services.idconv)} ID-converter ids from {snap.root}"
         + (f"; faults {server.app.faults}" if server.app.faults.active else "")
         + ("" if rate_limit else "; rate limit OFF"),
         file=sys.stderr,

@@ -6,6 +6,7 @@ A snapshot directory (DESIGN.md, "Snapshot directory") holds::
     pmc/*.xml[.gz]      pmc-articleset / JATS files (<article> elements)
     links.tsv           dbfrom  id  linkname  to_id  score    (header line; score may be empty)
     searches.tsv        term  pmid  [date]                    (optional; date is YYYY/MM/DD)
+    icite.jsonl, idconv.tsv                                   (optional; see :mod:`.citation_services`)
     meta.json           provenance; may list "api_keys" the sandbox accepts
 
 :class:`Snapshot` reads all of it once, at startup: every PubMed record is kept as the raw
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import IO
 
 from lxml import etree
+
+from .citation_services import CitationServices, SnapshotFileError
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +92,8 @@ class Snapshot:
     meta: dict = field(default_factory=dict)
     api_keys: frozenset[str] = frozenset()
     skipped_files: list[str] = field(default_factory=list)
+    #: iCite, the ID converter and esearch id field terms
+    services: CitationServices = field(default_factory=CitationServices)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -112,6 +117,10 @@ class Snapshot:
             snap._load_links(path / "links.tsv")
         if (path / "searches.tsv").is_file():
             snap._load_searches(path / "searches.tsv")
+        try:
+            snap.services = CitationServices.load(path)
+        except SnapshotFileError as exc:
+            raise SnapshotError(str(exc)) from None
         return snap
 
     def _load_meta(self, meta_path: Path) -> None:
@@ -232,7 +241,7 @@ class Snapshot:
                 return pmids
         if folded == "all[sb]":
             return list(self.pubmed)
-        return None
+        return self.services.field_search(norm, self.pubmed)
 
     def date_of(self, pmid: int, datetype: str) -> int | None:
         """The record's date for ``datetype``; the searches.tsv date for absent records."""
