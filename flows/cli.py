@@ -71,6 +71,11 @@ def date_arg(value: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD, e.g. 2026-11-01)") from None
 
 
+def since_arg(value: str) -> str | dt.datetime:
+    """--since of digest: 'last' (the previous observation) or a date."""
+    return "last" if value.strip() == "last" else date_arg(value)
+
+
 def positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
@@ -151,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = verb("refresh", "re-observe every tracked seed (the scheduled job)", "litmeta refresh\nlitmeta refresh --seed 39047240")
     s.add_argument("--seed", type=pmid, default=None, help="only this seed")
+    s.add_argument("--notify", metavar="URL", default=None,
+                   help="POST each seed's JSON digest to this webhook when the refresh found something new "
+                        "(env LITMETA_NOTIFY_URL; Slack-compatible 'text' field)")
 
     s = verb("search", "esearch PubMed (history server) and ingest the hits; sets over 10,000 are split by date",
              "litmeta search 'blinatumomab[tiab] AND leukemia' --mindate 2020 --maxdate 2024 --max 500")
@@ -207,6 +215,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", default="parquet", help="comma list of parquet,csv,graphml,png")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=pmid, default=None)
+    s.add_argument("--since-run", metavar="RUN_ID", default=None,
+                   help="parquet/csv of tables: only rows written after that run (incremental downstream loads)")
+    s.add_argument("--png-colour", choices=("relation", "community"), default="relation",
+                   help="PNG: colour articles by how they were reached, or by citation community")
+    s.add_argument("--png-layout", choices=("spring", "year"), default="spring",
+                   help="PNG: a force layout, or x = publication year")
+
+    s = verb("digest", "what changed around a seed between two observations (text, json, markdown; webhook)",
+             "litmeta digest 39047240\nlitmeta digest 39047240 --since 2026-11-01 --format markdown\n"
+             "litmeta digest 39047240 --format json --notify https://hooks.slack.com/services/...")
+    s.add_argument("seed", type=pmid, metavar="SEED")
+    s.add_argument("--since", type=since_arg, default="last", metavar="DATE|last",
+                   help="compare with the last observation on or before DATE (YYYY-MM-DD), or with the previous "
+                        "observation ('last', the default)")
+    s.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    s.add_argument("--notify", metavar="URL", default=None,
+                   help="also POST the JSON digest to this webhook, unless nothing is new or it was sent there before")
+
+    s = verb("report", "one self-contained HTML page of a seed's network: map, timeline, growth, prior/derivative works",
+             "litmeta report 39047240 --out report.html")
+    s.add_argument("seed", type=pmid, metavar="SEED")
+    s.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    s.add_argument("--top", type=positive, default=None, metavar="N",
+                   help="draw at most N articles, the top by PageRank (default 500)")
 
     s = verb("serve", "run Prefect deployments with schedules (refresh daily by default)",
              "litmeta serve --cron '0 3 * * *'")
@@ -216,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mirror-cron", default="0 5 * * *", help="its cron schedule (default daily 05:00)")
     s.add_argument("--workers", type=positive, default=None, help="for --mirror: local Dask worker processes")
     s.add_argument("--dask-address", default=None, help="for --mirror: an existing Dask scheduler")
+    s.add_argument("--notify", metavar="URL", default=None,
+                   help="scheduled refreshes POST each seed's digest to this webhook when something is new")
     s.add_argument("--register-only", action="store_true",
                    help="create the deployments and their schedules, then exit (a worker or another serve runs them)")
 
@@ -274,6 +308,11 @@ def run(args: argparse.Namespace) -> int:
     from litmeta.flows import commands
 
     verb = args.verb
+    if getattr(args, "notify", None):
+        from litmeta.extractors.webhook import NOTIFY_URL_ENV, check_url
+
+        os.environ[NOTIFY_URL_ENV] = check_url(args.notify)
+        args.notify = True  # from here on only the environment holds the URL (a secret)
     if verb == "serve":
         from litmeta.flows.prefect_runtime import load_prefect, quiet_run_errors
 

@@ -259,9 +259,12 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
             summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
                                     tool=args.tool, record_snapshot=args.record_snapshot, icite_url=args.icite_url,
-                                    idconv_url=args.idconv_url)
-        for seed in summary.get("seeds", {}):
+                                    idconv_url=args.idconv_url, notify=_notify(args))
+        for seed, done in summary.get("seeds", {}).items():
             print_network_summary(db, int(seed), summary)
+            if "digest" in done:
+                print(f"Digest of {seed}: {'something new' if done['digest']['news'] else 'nothing new'} "
+                      f"(litmeta digest {seed}); webhook: {done['digest']['notified']}")
         return _finish(summary, db, "litmeta refresh")
 
 
@@ -350,7 +353,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         downloads, shards = _mirror_dirs(args)
         mirror = {"cron": args.mirror_cron, "ftp_url": args.ftp_url, "downloads": str(downloads),
                   "shards": str(shards), "workers": args.workers, "dask_address": args.dask_address}
-    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only, mirror)
+    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only, mirror,
+                    notify=_notify(args))
     if args.register_only:
         print(f"registered {len(ids)} deployment(s) with schedule {args.cron!r}")
     return 0
@@ -365,7 +369,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    for path in export_warehouse(args.db, args.out, formats, args.seed):
+    if args.since_run and (args.seed is not None or set(formats) - {"parquet", "csv"}):
+        raise UsageError("--since-run exports tables (parquet, csv) incrementally; leave out --seed and graphml/png")
+    for path in export_warehouse(args.db, args.out, formats, args.seed, since_run=args.since_run,
+                                 png_colour=args.png_colour, png_layout=args.png_layout):
         print(path)
     return 0
 
@@ -430,4 +437,45 @@ def _mirror_status(db: str, ftp_url: str, baseline: bool, updates: bool, downloa
     for w in pending:
         print(f"pending: {w.file.folder}/{w.file.name}: {w.todo}")
     print(f"{len(listed)} file(s) listed at {ftp_url}: {len(listed) - len(pending)} loaded, {len(pending)} pending")
+
+
+def _notify(args: argparse.Namespace) -> bool:
+    """--notify was given (the URL is in the environment now), or LITMETA_NOTIFY_URL is set."""
+    import os
+
+    from litmeta.extractors.webhook import NOTIFY_URL_ENV
+
+    return bool(getattr(args, "notify", None) or os.environ.get(NOTIFY_URL_ENV))
+
+
+# -- digest / report -------------------------------------------------------------------------
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print the digest; with --notify, post it too (once per observation and webhook)."""
+    import os
+
+    from litmeta.extractors.webhook import NOTIFY_URL_ENV
+    from litmeta.warehouse.digest import digest_of
+
+    digest = digest_of(args.db, args.seed, args.since)
+    if args.format == "json":
+        json.dump(digest.to_json(), sys.stdout, indent=1, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    elif args.format == "markdown":
+        sys.stdout.write(digest.markdown())
+    else:
+        print(digest.text())
+    if args.notify:
+        from litmeta.flows.digest import notify_digest
+
+        with _writing(args.db, "digest") as db:
+            said = notify_digest(db, digest, os.environ.get(NOTIFY_URL_ENV), None)
+        print(f"litmeta digest: webhook {said}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from litmeta.warehouse.report import write_report
+
+    path, drawn, total = write_report(args.db, args.seed, args.out, top=args.top)
+    print(f"{path}: {drawn} of {total} article(s) drawn" + (" (top by PageRank)" if drawn < total else ""))
     return 0
