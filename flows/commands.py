@@ -437,6 +437,7 @@ def _mirror_status(db: str, ftp_url: str, baseline: bool, updates: bool, downloa
     for w in pending:
         print(f"pending: {w.file.folder}/{w.file.name}: {w.todo}")
     print(f"{len(listed)} file(s) listed at {ftp_url}: {len(listed) - len(pending)} loaded, {len(pending)} pending")
+    return 0
 
 
 def _notify(args: argparse.Namespace) -> bool:
