@@ -49,7 +49,9 @@ from .snapshot import Snapshot
 log = logging.getLogger(__name__)
 
 BASE_PATH = "/entrez/eutils/"
-ENDPOINTS = ("esearch", "efetch", "elink", "esummary", "epost", "einfo")
+ENDPOINTS = ("esearch", "efetch", "elink", "esummary", "epost", "einfo", "ecitmatch")
+#: E-utilities served at a ``.cgi`` name
+CGI_ENDPOINTS = {"ecitmatch.cgi": "ecitmatch"}
 JSON = "application/json"
 #: the other services: endpoint name -> (path, the parameter listing the ids)
 SERVICES = {"icite": ("/icite/pubs", "pmids"), "idconv": ("/idconv", "ids")}
@@ -169,7 +171,7 @@ class SandboxApp:
             return self._json(200, data)
 
         name = path.rsplit("/", 1)[-1]
-        endpoint = name[: -len(".fcgi")] if name.endswith(".fcgi") else ""
+        endpoint = name[: -len(".fcgi")] if name.endswith(".fcgi") else CGI_ENDPOINTS.get(name, "")
         service = next((k for k, (suffix, _) in SERVICES.items() if path.endswith(suffix)), None)
         if service is not None:
             endpoint = service
@@ -186,6 +188,8 @@ class SandboxApp:
         if service is not None:  # each service limits its clients on its own
             client = replace(client, label=f"{service}:{client.label}")
         n_ids = params.explicit_id_count() if service is None else len(self._service_ids(service, params))
+        if endpoint == "ecitmatch":  # its "ids" are citation lines
+            n_ids = sum(1 for v in params.getall("bdata") for ln in v.replace("\r", "\n").split("\n") if ln.strip())
         now = time.monotonic()
         self.stats.arrived(endpoint, method, n_ids, client.label, now)
 
