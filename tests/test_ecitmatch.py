@@ -158,3 +158,29 @@ def test_network_resolves_id_less_references_and_counts_the_rest(tmp_path, prefe
     assert st["by_endpoint"]["ecitmatch"] == math.ceil(distinct / 100) and st["ids_requested"]["ecitmatch"] == distinct
     print(f"ECitMatch: {len(expected)} id-less references matched, {len(never)} not found, {len(unparsed)} unparsed; "
           f"{st['by_endpoint']['ecitmatch']} requests for {distinct} citations")
+
+
+def test_only_resolved_citations_become_edges_and_rewriting_is_idempotent(tmp_path):
+    import datetime as dt
+
+    from litmeta.warehouse.citation_match import known_citation_keys, write_citation_matches
+    from litmeta.warehouse.db import session
+
+    db = str(tmp_path / "w.duckdb")
+    with session(db):
+        pass
+    rows = [{"id_type": "citation", "id_value": k, "pmid": p, "status": st, "resolved_by": by, "candidates": c}
+            for k, p, st, by, c in (("a", 5, "resolved", "ecitmatch", None), ("b", None, "ambiguous", "ecitmatch",
+                                    "6,7"), ("c", None, "unresolved", None, None))]
+    entries = [(1, "pubmed", "a"), (1, "pubmed", "b"), (2, "pmc", "c"), (3, "pmc", "a"), (5, "pubmed", "a")]
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    first = write_citation_matches(db, "r1", rows, entries, [], now)
+    again = write_citation_matches(db, "r2", rows, entries, [], now + dt.timedelta(days=1))
+    assert first == {"citation_edges_new": 2, "citations_matched": 3, "citations_ambiguous": 1,
+                     "citations_not_found": 1}
+    assert again["citation_edges_new"] == 0
+    with session(db, read_only=True) as con:
+        edges = con.execute("SELECT citing_pmid, cited_pmid, origin, resolved_by, first_seen < last_seen "
+                            "FROM citation_edges ORDER BY 1").fetchall()
+    assert edges == [(1, 5, "pubmed_reflist", "ecitmatch", True), (3, 5, "pmc_reflist", "ecitmatch", True)]
+    assert known_citation_keys(db, ["a", "b", "c", "d"]) == {"a", "b"}, "not-found citations are asked again"

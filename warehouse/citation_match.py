@@ -26,7 +26,7 @@ _ENTRIES = pa.schema([("citing_pmid", pa.int64()), ("origin", pa.string()), ("id
 
 def reference_citations(db: str, citing: Iterable[int]) -> list[tuple[int, str, int, str]]:
     """(citing_pmid, origin, position, citation) of the entries of ``citing`` that name no id at all."""
-    with session(db, read_only=False) as con:
+    with session(db) as con:
         con.register("_citing", pa.table({"pmid": pa.array(sorted(set(citing)), pa.int64())}))
         try:
             return con.execute(
@@ -43,7 +43,7 @@ def known_citation_keys(db: str, keys: Iterable[str]) -> set[str]:
     ks = sorted(set(keys))
     if not ks:
         return set()
-    with session(db, read_only=False) as con:
+    with session(db) as con:
         con.register("_keys", pa.table({"k": pa.array(ks, pa.string())}))
         try:
             return {r[0] for r in con.execute(

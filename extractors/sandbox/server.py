@@ -2,7 +2,8 @@
 
 ``SandboxServer`` serves a snapshot directory at ``http://127.0.0.1:PORT/entrez/eutils/``
 (``esearch.fcgi``, ``efetch.fcgi``, ``elink.fcgi``, ``esummary.fcgi``, ``epost.fcgi``,
-``einfo.fcgi``; GET or form-encoded POST) in NCBI's formats, with NCBI's per-client rate limit
+``einfo.fcgi``, ``ecitmatch.cgi`` (:mod:`.ecitmatch`); elink ``cmd=llinks``/``prlinks`` from :mod:`.linkout`;
+GET or form-encoded POST) in NCBI's formats, with NCBI's per-client rate limit
 (:mod:`.ratelimit`), optional injected faults (:mod:`.faults`) and request statistics at
 ``GET /_stats`` (``POST /_stats/reset`` or ``GET /_stats?reset=1`` zeroes them).
 
