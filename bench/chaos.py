@@ -328,8 +328,11 @@ def readers_during_run(
     depth: int,
     max_nodes: int,
     poll_interval: float = 0.05,
+    sql_pause: float = 0.0,
 ) -> dict:
-    """Start a network run and query the warehouse while it writes (CLI sql and in-process polls)."""
+    """Start a network run and query the warehouse while it writes (CLI sql and in-process polls).
+
+    ``sql_pause``: seconds between two `litmeta sql` processes (each start-up costs a core for a while)."""
     import duckdb
 
     from litmeta.extractors.sandbox import SandboxServer
@@ -387,6 +390,7 @@ def readers_during_run(
                 busy_latencies.append(latencies[-1])
             if kind in ("traceback", "other"):
                 odd.append(f"sql rc={r.returncode}: {r.stderr[-300:]}")
+            time.sleep(sql_pause)
         run_s = time.monotonic() - t_run
         stop.set()
         poller.join(10)

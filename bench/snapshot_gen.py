@@ -22,6 +22,12 @@ Links (``links.tsv``):
   neighbours plus random ones, never the article itself, with strictly descending integer
   scores, listed by score.
 
+FTP files (with ``--ftp-files K``, DESIGN.md "Snapshot directory"): ``ftp/baseline/`` gets K files
+``pubmed26n0001.xml.gz`` .. of ``--ftp-records`` records each (default 30,000, a real baseline file's
+size), PMIDs from ``FTP_BASE_PMID + 1``, each with a few references to lower PMIDs; ``ftp/updatefiles/``
+gets ``--ftp-updates`` files numbered on from the baseline, each revising records of the baseline (and of
+the update before: a later DateRevised, a changed title), adding new records, and ending with a
+``DeleteCitation`` of some PMIDs (one of them revised the day before); every file has its ``.md5``.
 With ``--citation-sources`` (``citation_sources=True``) it also writes what iCite and the PMC ID Converter
 serve: ``icite.jsonl`` (one iCite ``data`` object per article) whose citations are elink's less ~5 %, plus
 ~35 % more citing articles elink does not list (newer articles, as in reality), so iCite knows ~30 % more
@@ -47,6 +53,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gzip
+import hashlib
 import json
 import os
 import random
@@ -64,6 +71,9 @@ DATE_LAST = dt.date(2024, 12, 31)
 REFS_MEAN, REFS_SD = 30, 8
 SIMILAR_N = 100
 PER_FILE = 1000
+FTP_BASE_PMID = 40_000_000
+FTP_RECORDS = 30_000
+FTP_YEAR = 26
 PUBMED_HEAD = (
     b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
     b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'
@@ -249,6 +259,89 @@ def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date,
     return etree.tostring(rec, encoding="utf-8")
 
 
+# ---------------------------------------------------------------------- FTP files
+def revise_record(record: bytes, revised: dt.date, note: str) -> bytes:
+    """``record`` with DateRevised set to ``revised`` and ``note`` appended to its title (a new revision)."""
+    rec = etree.fromstring(record, etree.XMLParser(**_PARSER_OPTS))
+    mc = rec.find("MedlineCitation")
+    dr = mc.find("DateRevised")
+    if dr is None:
+        dr = etree.Element("DateRevised")
+        mc.find("PMID").addnext(dr)
+    for child in list(dr):
+        dr.remove(child)
+    _sub(dr, "Year", str(revised.year))
+    _sub(dr, "Month", f"{revised.month:02d}")
+    _sub(dr, "Day", f"{revised.day:02d}")
+    title = mc.find("Article/ArticleTitle")
+    if title is not None:
+        title.text = (title.text or "") + note
+    return etree.tostring(rec, encoding="utf-8")
+
+
+def _write_ftp_file(path: Path, records: list[bytes], deleted: list[int] = ()) -> None:
+    body = [PUBMED_HEAD]
+    for r in records:
+        body += [r, b"\n"]
+    if deleted:
+        body.append(b"<DeleteCitation>\n" + b"".join(b'<PMID Version="1">%d</PMID>\n' % p for p in deleted)
+                    + b"</DeleteCitation>\n")
+    body.append(b"</PubmedArticleSet>\n")
+    data = gzip.compress(b"".join(body), compresslevel=6, mtime=0)
+    path.write_bytes(data)
+    path.with_name(path.name + ".md5").write_text(f"MD5({path.name})= {hashlib.md5(data).hexdigest()}\n")
+
+
+def generate_ftp_files(out_dir: str | Path, files: int, records: int = FTP_RECORDS, updates: int = 2,
+                       seed: int = 1, templates: list[bytes] | None = None,
+                       corpus_dir: str | Path = DEFAULT_CORPUS) -> dict:
+    """Write ``ftp/baseline/`` (``files`` files of ``records`` records) and ``ftp/updatefiles/`` (``updates``
+    files) under ``out_dir``; returns what is where (names, PMIDs revised and deleted)."""
+    rng = random.Random(f"ftp:{seed}")
+    templates = templates or load_templates(corpus_dir)
+    out = Path(out_dir)
+    base_dir, upd_dir = out / "ftp" / "baseline", out / "ftp" / "updatefiles"
+    base_dir.mkdir(parents=True, exist_ok=True)
+    upd_dir.mkdir(parents=True, exist_ok=True)
+    current: dict[int, bytes] = {}
+    names: dict[str, list[str]] = {"baseline": [], "updatefiles": []}
+    n = files * records
+    for f in range(files):
+        recs = []
+        for i in range(f * records, (f + 1) * records):
+            pmid = FTP_BASE_PMID + 1 + i
+            cited = sorted(rng.sample(range(FTP_BASE_PMID + 1, pmid), min(i, rng.randint(0, 8))))
+            rec = rewrite_record(templates[i % len(templates)], pmid, cited, DATE_FIRST + dt.timedelta(days=i % 3650))
+            current[pmid] = rec
+            recs.append(rec)
+        name = f"pubmed{FTP_YEAR}n{f + 1:04d}.xml.gz"
+        _write_ftp_file(base_dir / name, recs)
+        names["baseline"].append(name)
+    revised: list[list[int]] = []
+    deleted: list[list[int]] = []
+    gone: set[int] = set()
+    for u in range(updates):
+        day = dt.date(2026, 1, 1) + dt.timedelta(days=u)
+        live = sorted(set(current) - gone)
+        picks = sorted(rng.sample(live, max(1, n // 20)))
+        if revised:  # some of the day before's revisions are revised again
+            picks = sorted(set(picks) | set(revised[-1][: max(1, len(revised[-1]) // 4)]))
+        recs = [revise_record(current[p], day, f" (revised {day:%Y-%m-%d})") for p in picks]
+        for p, r in zip(picks, recs, strict=True):
+            current[p] = r
+        new = [FTP_BASE_PMID + 1 + n + u * max(1, records // 10) + j for j in range(max(1, records // 10))]
+        for p in new:
+            rec = rewrite_record(templates[p % len(templates)], p, [FTP_BASE_PMID + 1], day)
+            current[p] = rec
+            recs.append(rec)
+        dels = sorted(rng.sample(sorted(set(live) - set(picks)), max(1, n // 100)) + picks[:1])
+        gone.update(dels)
+        name = f"pubmed{FTP_YEAR}n{files + u + 1:04d}.xml.gz"
+        _write_ftp_file(upd_dir / name, recs, dels)
+        names["updatefiles"].append(name)
+        revised.append(picks)
+        deleted.append(dels)
+    return {"files": names, "records": records, "revised": revised, "deleted": deleted}
 # ---------------------------------------------------------------------- citation sources
 def _own_pages(mc: etree._Element, first_page: int) -> None:
     art = mc.find("Article")
@@ -371,6 +464,9 @@ def generate_snapshot(
     search_n: int = 0,
     api_keys: list[str] | tuple[str, ...] = (),
     per_file: int = PER_FILE,
+    ftp_files: int = 0,
+    ftp_records: int = FTP_RECORDS,
+    ftp_updates: int = 2,
     citation_sources: bool = False,
     citation_strings: bool = False,
 ) -> dict:
@@ -379,7 +475,7 @@ def generate_snapshot(
     The summary has ``out_dir``, ``n``, ``seed``, ``first_pmid``, ``last_pmid``,
     ``seed_pmid`` (an article with many references and many citations: a good network
     seed), ``links`` (rows per linkname), ``files``, ``search_term``, ``search_n`` and
-    ``seconds``.
+    ``seconds``; with ``ftp_files``, ``ftp`` (see `generate_ftp_files`).
     """
     if n < 1:
         raise ValueError("n must be at least 1")
@@ -488,6 +584,11 @@ def generate_snapshot(
         }
     if api_keys:
         meta["api_keys"] = list(api_keys)
+    ftp = None
+    if ftp_files:
+        ftp = generate_ftp_files(out, ftp_files, ftp_records, ftp_updates, seed, templates=templates)
+        meta["ftp"] = {"baseline": ftp["files"]["baseline"], "updatefiles": ftp["files"]["updatefiles"],
+                       "records_per_file": ftp_records, "first_pmid": FTP_BASE_PMID + 1}
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return {
         "out_dir": str(out),
@@ -501,6 +602,7 @@ def generate_snapshot(
         "search_term": search_term,
         "search_n": search_n if search_term else 0,
         "seconds": round(time.perf_counter() - t0, 3),
+        **({"ftp": ftp} if ftp else {}),
     }
 
 
@@ -518,6 +620,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--api-key", action="append", default=[], help="list this api_key in meta.json (repeatable)"
     )
+    ap.add_argument("--ftp-files", type=int, default=0, metavar="K",
+                    help="also write K baseline files and --ftp-updates update files under ftp/")
+    ap.add_argument("--ftp-records", type=int, default=FTP_RECORDS, help="records per baseline file (default 30000)")
+    ap.add_argument("--ftp-updates", type=int, default=2, help="update files (default 2)")
     ap.add_argument("--citation-sources", action="store_true",
                     help="also write icite.jsonl and idconv.tsv; a fifth of the references by DOI only")
     ap.add_argument("--citation-strings", action="store_true",
@@ -532,6 +638,9 @@ def main(argv: list[str] | None = None) -> int:
             search_term=args.search_term,
             search_n=args.search_n,
             api_keys=args.api_key,
+            ftp_files=args.ftp_files,
+            ftp_records=args.ftp_records,
+            ftp_updates=args.ftp_updates,
             citation_sources=args.citation_sources,
             citation_strings=args.citation_strings,
         )

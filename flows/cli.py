@@ -22,6 +22,7 @@ from pathlib import Path
 from litmeta.errors import RERUN_HINT, CouldNotFinish, UsageError
 from litmeta.extractors.entrez import DEFAULT_BASE_URL as DEFAULT_EUTILS
 from litmeta.extractors.entrez import RELATION_LINKNAMES
+from litmeta.extractors.ftp import DEFAULT_FTP_URL as DEFAULT_FTP
 
 RELATIONS = tuple(RELATION_LINKNAMES)
 CITATION_SOURCES = ("elink", "icite")
@@ -35,7 +36,7 @@ EXIT_CODES = """exit codes:
      what was loaded stays; re-run the same command later to finish
   4  internal error: the message names the log file holding the traceback"""
 LOG_DIR_ENV = "LITMETA_LOG_DIR"
-RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve", "reparse"})  # verbs that run Prefect flows
+RUN_VERBS = frozenset({"load", "ingest", "network", "refresh", "search", "demo", "serve", "reparse", "mirror"})  # verbs that run Prefect flows
 
 
 def pmid(value: str) -> int:
@@ -68,6 +69,11 @@ def date_arg(value: str) -> dt.datetime:
         return dt.datetime.combine(dt.date.fromisoformat(value.strip()), dt.time())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date (YYYY-MM-DD, e.g. 2026-11-01)") from None
+
+
+def since_arg(value: str) -> str | dt.datetime:
+    """--since of digest: 'last' (the previous observation) or a date."""
+    return "last" if value.strip() == "last" else date_arg(value)
 
 
 def positive(value: str) -> int:
@@ -103,6 +109,8 @@ def _add_globals(p: argparse.ArgumentParser, defaults: bool) -> None:
                    help="tries per HTTP request before a run gives up (env LITMETA_MAX_TRIES; default 10)")
     p.add_argument("--record-snapshot", metavar="DIR", default=d(None),
                    help="write everything fetched as a snapshot directory the sandbox can serve back")
+    p.add_argument("--ftp-url", default=d(os.environ.get("LITMETA_FTP_URL", DEFAULT_FTP)),
+                   help="PubMed FTP tree for 'mirror' (env LITMETA_FTP_URL; default NCBI's)")
     p.add_argument("-v", "--verbose", action="store_true", default=d(False), help="show Prefect's run logs")
 
 
@@ -150,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = verb("refresh", "re-observe every tracked seed (the scheduled job)", "litmeta refresh\nlitmeta refresh --seed 39047240")
     s.add_argument("--seed", type=pmid, default=None, help="only this seed")
+    s.add_argument("--notify", metavar="URL", default=None,
+                   help="POST each seed's JSON digest to this webhook when the refresh found something new "
+                        "(env LITMETA_NOTIFY_URL; Slack-compatible 'text' field)")
 
     s = verb("search", "esearch PubMed (history server) and ingest the hits; sets over 10,000 are split by date",
              "litmeta search 'blinatumomab[tiab] AND leukemia' --mindate 2020 --maxdate 2024 --max 500")
@@ -164,6 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", type=Path, metavar="FILE")
     s.add_argument("--force", action="store_true",
                    help="read files again that were loaded before and have not changed (same size and mtime)")
+
+    s = verb("mirror", "PubMed's baseline and update files from the FTP site, md5-checked, parsed on Dask, merged",
+             "litmeta mirror --baseline --updates --workers 2\nlitmeta mirror --updates --dask-address tcp://10.0.0.5:8786"
+             "\nlitmeta mirror --status")
+    s.add_argument("--baseline", action="store_true", help="the annual baseline files (default: both, when neither is given)")
+    s.add_argument("--updates", action="store_true", help="the daily update files")
+    engine = s.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=positive, default=None,
+                        help="worker processes of the local Dask cluster (default one per core)")
+    engine.add_argument("--dask-address", default=None, metavar="ADDR",
+                        help="an existing Dask scheduler, e.g. tcp://HOST:8786 (docs/scale.md)")
+    s.add_argument("--shards", type=Path, default=None, metavar="DIR",
+                   help="Parquet shards, on a path every worker sees (default: DB.mirror/shards)")
+    s.add_argument("--downloads", type=Path, default=None, metavar="DIR",
+                   help="downloaded files (default: DB.mirror/files)")
+    s.add_argument("--max-files", type=positive, default=None, metavar="N", help="do at most N files this run")
+    s.add_argument("--rebuild", action="store_true",
+                   help="load into a fresh file DB.rebuild and swap it in for DB when complete (a new baseline year)")
+    s.add_argument("--status", action="store_true", help="print what is pending and exit (no download, no writes)")
 
     s = verb("sql", "read-only SQL on the warehouse (and nothing else: no files, no configuration changes)",
              "litmeta sql \"SELECT agency, count(*) n FROM grants GROUP BY 1 ORDER BY n DESC LIMIT 5\" --format csv")
@@ -187,10 +217,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", default="parquet", help="comma list of parquet,csv,graphml,png")
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--seed", type=pmid, default=None)
+    s.add_argument("--since-run", metavar="RUN_ID", default=None,
+                   help="parquet/csv of tables: only rows written after that run (incremental downstream loads)")
+    s.add_argument("--png-colour", choices=("relation", "community"), default="relation",
+                   help="PNG: colour articles by how they were reached, or by citation community")
+    s.add_argument("--png-layout", choices=("spring", "year"), default="spring",
+                   help="PNG: a force layout, or x = publication year")
+
+    s = verb("digest", "what changed around a seed between two observations (text, json, markdown; webhook)",
+             "litmeta digest 39047240\nlitmeta digest 39047240 --since 2026-11-01 --format markdown\n"
+             "litmeta digest 39047240 --format json --notify https://hooks.slack.com/services/...")
+    s.add_argument("seed", type=pmid, metavar="SEED")
+    s.add_argument("--since", type=since_arg, default="last", metavar="DATE|last",
+                   help="compare with the last observation on or before DATE (YYYY-MM-DD), or with the previous "
+                        "observation ('last', the default)")
+    s.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    s.add_argument("--notify", metavar="URL", default=None,
+                   help="also POST the JSON digest to this webhook, unless nothing is new or it was sent there before")
+
+    s = verb("report", "one self-contained HTML page of a seed's network: map, timeline, growth, prior/derivative works",
+             "litmeta report 39047240 --out report.html")
+    s.add_argument("seed", type=pmid, metavar="SEED")
+    s.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    s.add_argument("--top", type=positive, default=None, metavar="N",
+                   help="draw at most N articles, the top by PageRank (default 500)")
 
     s = verb("serve", "run Prefect deployments with schedules (refresh daily by default)",
              "litmeta serve --cron '0 3 * * *'")
     s.add_argument("--cron", default="0 3 * * *", help="cron schedule for refresh and saved searches (default daily 03:00)")
+    s.add_argument("--mirror", action="store_true",
+                   help="also schedule 'litmeta mirror --updates' (PubMed's update files, docs/scale.md)")
+    s.add_argument("--mirror-cron", default="0 5 * * *", help="its cron schedule (default daily 05:00)")
+    s.add_argument("--workers", type=positive, default=None, help="for --mirror: local Dask worker processes")
+    s.add_argument("--dask-address", default=None, help="for --mirror: an existing Dask scheduler")
+    s.add_argument("--notify", metavar="URL", default=None,
+                   help="scheduled refreshes POST each seed's digest to this webhook when something is new")
     s.add_argument("--register-only", action="store_true",
                    help="create the deployments and their schedules, then exit (a worker or another serve runs them)")
 
@@ -218,6 +279,7 @@ def _configure_env(args: argparse.Namespace) -> None:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_LEVEL", "WARNING")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # Dask's config, read by its workers too
 
 
 def _check_url(url: str, option: str = "--eutils-url") -> str:
@@ -248,6 +310,11 @@ def run(args: argparse.Namespace) -> int:
     from litmeta.flows import commands
 
     verb = args.verb
+    if getattr(args, "notify", None):
+        from litmeta.extractors.webhook import NOTIFY_URL_ENV, check_url
+
+        os.environ[NOTIFY_URL_ENV] = check_url(args.notify)
+        args.notify = True  # from here on only the environment holds the URL (a secret)
     if verb == "serve":
         from litmeta.flows.prefect_runtime import load_prefect, quiet_run_errors
 

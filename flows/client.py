@@ -6,9 +6,11 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-from litmeta.errors import CouldNotFinish
+from litmeta.errors import CouldNotFinish, UsageError
 from litmeta.extractors.entrez import DEFAULT_BASE_URL, EntrezClient, RawDocument
+from litmeta.extractors.icite import BATCH_SIZE as ICITE_BATCH
 from litmeta.extractors.icite import DEFAULT_ICITE_URL, ICiteClient
+from litmeta.extractors.idconv import BATCH_SIZE as IDCONV_BATCH
 from litmeta.extractors.idconv import DEFAULT_IDCONV_URL, IdconvClient
 from litmeta.warehouse.db import crash_point
 from litmeta.warehouse.runs import store_documents
@@ -19,6 +21,8 @@ class Unreachable(CouldNotFinish):
 
 
 MAX_TRIES_ENV = "LITMETA_MAX_TRIES"
+ICITE_BATCH_ENV = "LITMETA_ICITE_BATCH"  # PMIDs per iCite request (at most, and by default, 200)
+IDCONV_BATCH_ENV = "LITMETA_IDCONV_BATCH"  # ids per ID Converter request (at most, and by default, 200)
 DEFAULT_MAX_TRIES = 10
 
 
@@ -97,10 +101,20 @@ def service_url(service: str, url: str | None, eutils_url: str) -> str:
 def make_icite_client(url: str, email: str | None, tool: str, db: str, run_id: str) -> ICiteClient:
     """The iCite client of one run: its answers stored as they arrive, its tries from ``LITMETA_MAX_TRIES``."""
     return ICiteClient(url, tool=tool, email=email, max_tries=int(os.environ.get(MAX_TRIES_ENV) or DEFAULT_MAX_TRIES),
-                       on_document=DocumentStore(db, run_id))
+                       batch_size=_batch_size(ICITE_BATCH_ENV, ICITE_BATCH), on_document=DocumentStore(db, run_id))
 
 
 def make_idconv_client(url: str, email: str | None, tool: str, db: str, run_id: str) -> IdconvClient:
     """The PMC ID Converter client of one run, like `make_icite_client`."""
     return IdconvClient(url, tool=tool, email=email, max_tries=int(os.environ.get(MAX_TRIES_ENV) or DEFAULT_MAX_TRIES),
-                        on_document=DocumentStore(db, run_id))
+                        batch_size=_batch_size(IDCONV_BATCH_ENV, IDCONV_BATCH), on_document=DocumentStore(db, run_id))
+
+
+def _batch_size(env: str, most: int) -> int:
+    """Ids per request from ``env`` (1 to ``most``; unset: ``most``); anything else is bad usage, named."""
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return most
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise UsageError(f"{env}={raw!r}: expected a whole number from 1 to {most}")
+    return int(raw)

@@ -14,7 +14,14 @@ from litmeta.errors import UsageError
 from litmeta.extractors.files import file_stamp, prefetch
 from litmeta.extractors.sandbox import BUNDLED_SNAPSHOT
 from litmeta.flows.prefect_runtime import PrefectRun, prefect_run
-from litmeta.warehouse.db import check_path, check_writable, ensure_warehouse, write_wait, writer_lock
+from litmeta.warehouse.db import (
+    check_path,
+    check_writable,
+    ensure_warehouse,
+    swap_in,
+    write_wait,
+    writer_lock,
+)
 from litmeta.warehouse.load import BATCH_RECORDS
 from litmeta.warehouse.network import seeds_to_refresh
 from litmeta.warehouse.queries import network_summary, rejects_of, run_sql
@@ -252,9 +259,12 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
             summary = refresh_seeds(db=db, eutils_url=args.eutils_url, seed=args.seed, email=args.email,
                                     tool=args.tool, record_snapshot=args.record_snapshot, icite_url=args.icite_url,
-                                    idconv_url=args.idconv_url)
-        for seed in summary.get("seeds", {}):
+                                    idconv_url=args.idconv_url, notify=_notify(args))
+        for seed, done in summary.get("seeds", {}).items():
             print_network_summary(db, int(seed), summary)
+            if "digest" in done:
+                print(f"Digest of {seed}: {'something new' if done['digest']['news'] else 'nothing new'} "
+                      f"(litmeta digest {seed}); webhook: {done['digest']['notified']}")
         return _finish(summary, db, "litmeta refresh")
 
 
@@ -330,14 +340,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from prefect.client.schemas.schedules import CronSchedule
 
-    try:
-        CronSchedule(cron=args.cron)
-    except Exception:
-        raise UsageError(f"--cron {args.cron!r}: not a cron expression (e.g. '0 3 * * *' for 03:00 daily)") from None
+    for flag, cron in (("--cron", args.cron), ("--mirror-cron", args.mirror_cron)):
+        try:
+            CronSchedule(cron=cron)
+        except Exception:
+            raise UsageError(f"{flag} {cron!r}: not a cron expression (e.g. '0 3 * * *' for 03:00 daily)") from None
     from litmeta.flows.serve import run_serve
 
     db = ensure_warehouse(args.db)
-    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only)
+    mirror = None
+    if args.mirror:
+        downloads, shards = _mirror_dirs(args)
+        mirror = {"cron": args.mirror_cron, "ftp_url": args.ftp_url, "downloads": str(downloads),
+                  "shards": str(shards), "workers": args.workers, "dask_address": args.dask_address}
+    ids = run_serve(db, args.eutils_url, args.cron, args.email, args.tool, args.register_only, mirror,
+                    notify=_notify(args))
     if args.register_only:
         print(f"registered {len(ids)} deployment(s) with schedule {args.cron!r}")
     return 0
@@ -352,6 +369,113 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UsageError(f"--format {args.format!r}: choose from {','.join(FORMATS)}")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    for path in export_warehouse(args.db, args.out, formats, args.seed):
+    if args.since_run and (args.seed is not None or set(formats) - {"parquet", "csv"}):
+        raise UsageError("--since-run exports tables (parquet, csv) incrementally; leave out --seed and graphml/png")
+    for path in export_warehouse(args.db, args.out, formats, args.seed, since_run=args.since_run,
+                                 png_colour=args.png_colour, png_layout=args.png_layout):
         print(path)
+    return 0
+
+
+# -- mirror --------------------------------------------------------------------------------
+def _mirror_dirs(args: argparse.Namespace, db: str | None = None) -> tuple[Path, Path]:
+    base = Path(str(Path(db or args.db).expanduser().resolve()) + ".mirror")
+    return (getattr(args, "downloads", None) or base / "files"), (getattr(args, "shards", None) or base / "shards")
+
+
+def cmd_mirror(args: argparse.Namespace) -> int:
+    from litmeta.flows.client import Unreachable, preflight
+
+    ftp_url = args.ftp_url if args.ftp_url.endswith("/") else args.ftp_url + "/"
+    if not ftp_url.startswith(("http://", "https://")):
+        raise UsageError(f"--ftp-url {args.ftp_url!r}: not an http(s) URL; e.g. https://ftp.ncbi.nlm.nih.gov/pubmed/")
+    baseline, updates = (args.baseline, args.updates) if (args.baseline or args.updates) else (True, True)
+    downloads, shards = _mirror_dirs(args)
+    try:
+        preflight(ftp_url)
+    except Unreachable:
+        raise Unreachable(f"cannot reach {ftp_url}; check --ftp-url / LITMETA_FTP_URL and the network, "
+                          "then re-run the same command") from None
+    if args.status:
+        return _mirror_status(args.db, ftp_url, baseline, updates, downloads, shards, args.tool, args.email)
+    target = check_writable(check_path(args.db))
+    if args.rebuild:  # a fresh file beside the warehouse, swapped in once complete
+        target = Path(str(target) + ".rebuild")
+        downloads, shards = _mirror_dirs(args, str(target))
+    with _writing(str(target), "mirror") as db, prefect_run(args.verbose):
+        from litmeta.flows.mirror import mirror, task_runner
+
+        flow = mirror.with_options(task_runner=task_runner(args.workers, args.dask_address))
+        summary = flow(db=db, ftp_url=ftp_url, baseline=baseline, updates=updates, downloads=str(downloads),
+                       shards=str(shards), max_files=args.max_files, email=args.email, tool=args.tool,
+                       show_progress=sys.stderr.isatty())
+        print(f"mirrored: {summary['files_listed']} file(s) listed, {summary['files_merged']} merged")
+        code = _finish(summary, db, "litmeta mirror")
+    if args.rebuild:
+        if summary.get("files_pending"):
+            print(f"litmeta mirror --rebuild: {summary['files_pending']} file(s) still to do; {target} is not "
+                  f"swapped in yet: re-run the same command to finish", file=sys.stderr)
+            return 3
+        swap_in(str(target), args.db)
+        print(f"litmeta mirror --rebuild: {target} is complete and is now {args.db}")
+    return code
+
+
+def _mirror_status(db: str, ftp_url: str, baseline: bool, updates: bool, downloads: Path, shards: Path,
+                   tool: str, email: str | None) -> int:
+    """Print each listed file that is not loaded, and what it waits for; nothing is written."""
+    from litmeta.extractors.ftp import FOLDERS, PubmedFtp
+    from litmeta.flows.mirror import plan
+    from litmeta.warehouse.mirror import mirrored_files
+
+    client = PubmedFtp(ftp_url, tool=tool, email=email)
+    listed = sorted(f for folder, on in zip(FOLDERS, (baseline, updates), strict=True) if on
+                    for f in client.listing(folder))
+    state = mirrored_files(db, read_only=True) if Path(db).exists() else {}
+    work = plan(client, listed, state, downloads, shards)
+    pending = [w for w in work if w.todo]
+    for w in pending:
+        print(f"pending: {w.file.folder}/{w.file.name}: {w.todo}")
+    print(f"{len(listed)} file(s) listed at {ftp_url}: {len(listed) - len(pending)} loaded, {len(pending)} pending")
+
+
+def _notify(args: argparse.Namespace) -> bool:
+    """--notify was given (the URL is in the environment now), or LITMETA_NOTIFY_URL is set."""
+    import os
+
+    from litmeta.extractors.webhook import NOTIFY_URL_ENV
+
+    return bool(getattr(args, "notify", None) or os.environ.get(NOTIFY_URL_ENV))
+
+
+# -- digest / report -------------------------------------------------------------------------
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Print the digest; with --notify, post it too (once per observation and webhook)."""
+    import os
+
+    from litmeta.extractors.webhook import NOTIFY_URL_ENV
+    from litmeta.warehouse.digest import digest_of
+
+    digest = digest_of(args.db, args.seed, args.since)
+    if args.format == "json":
+        json.dump(digest.to_json(), sys.stdout, indent=1, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+    elif args.format == "markdown":
+        sys.stdout.write(digest.markdown())
+    else:
+        print(digest.text())
+    if args.notify:
+        from litmeta.flows.digest import notify_digest
+
+        with _writing(args.db, "digest") as db:
+            said = notify_digest(db, digest, os.environ.get(NOTIFY_URL_ENV), None)
+        print(f"litmeta digest: webhook {said}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from litmeta.warehouse.report import write_report
+
+    path, drawn, total = write_report(args.db, args.seed, args.out, top=args.top)
+    print(f"{path}: {drawn} of {total} article(s) drawn" + (" (top by PageRank)" if drawn < total else ""))
     return 0

@@ -29,6 +29,7 @@ from litmeta.flows.client import (
     retry_transient,
     service_url,
 )
+from litmeta.flows.digest import publish_digest
 from litmeta.flows.linkout import fetch_full_text_links
 from litmeta.flows.network_plan import NetworkPlan
 from litmeta.flows.pipeline import fetch_and_load_pubmed
@@ -37,6 +38,7 @@ from litmeta.schemas import Reject
 from litmeta.warehouse.citation_sources import unresolved_reference_ids, write_resolutions
 from litmeta.warehouse.db import crash_point
 from litmeta.warehouse.load import LoadStats, utcnow
+from litmeta.warehouse.metrics import store_metrics
 from litmeta.warehouse.network import begin_observation, missing_pmids, seeds_to_refresh, write_observation
 
 SOURCES = ("elink", "icite")
@@ -71,6 +73,12 @@ def fetch_icite(client: ICiteClient, pmids: list[int]
       retry_condition_fn=retry_transient)
 def fetch_records(client: EntrezClient, db: str, run_id: str, pmids: list[int]) -> tuple[LoadStats, list[int]]:
     return fetch_and_load_pubmed(client, db, run_id, missing_pmids(db, pmids))
+
+
+@task(name="network-metrics", cache_policy=NO_CACHE)
+def network_metrics(db: str, seed: int, run_id: str) -> dict:
+    """PageRank, communities and citation counts of the observation just written (warehouse only)."""
+    return store_metrics(db, seed, run_id)
 
 
 @task(name="resolve-references", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=5,
@@ -160,6 +168,7 @@ def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: i
     linkout = fetch_full_text_links(client, db, sorted(plan.members)) if fulltext_links else {}
     stats.rejects += resolved.get("resolution_rejects", 0)
     stats.edges_new += resolved.get("resolved_edges_new", 0)
+    metrics = network_metrics(db, seed, run_id)
     return {
         "stats": stats,
         "seed": seed,
@@ -174,6 +183,7 @@ def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: i
         "full_text_links_new": linkout.get("full_text_links_new", 0),
         "not_found": not_found,
         "started": now,
+        "metrics": metrics,
     }
 
 
@@ -195,6 +205,7 @@ def _record(rec, result: dict) -> None:
         "members_by_hop_via": result["members_by_hop_via"], "not_found": len(result["not_found"]),
         "icite_records": result["icite_records"], "references": result["references"],
         "full_text_links_new": result["full_text_links_new"],
+        **result["metrics"],
     }
     rec.extra["full_text_links_new"] = rec.extra.get("full_text_links_new", 0) + result["full_text_links_new"]
     rec.extra["members"] = rec.extra.get("members", 0) + result["members"]
@@ -246,8 +257,9 @@ def build_network(seed: int, db: str, eutils_url: str, depth: int = 1,
 @flow(name="refresh_seeds")
 def refresh_seeds(db: str, eutils_url: str, seed: int | None = None, email: str | None = None,
                   tool: str = "litmeta", record_snapshot: str | None = None, icite_url: str | None = None,
-                  idconv_url: str | None = None) -> dict:
-    """Re-observe every tracked seed (or one) with the parameters it was registered with (iCite too)."""
+                  idconv_url: str | None = None, notify: bool = False) -> dict:
+    """Re-observe every tracked seed (or one) with the parameters it was registered with (iCite too); publish
+    each seed's digest (artifact), and post it to the webhook of LITMETA_NOTIFY_URL when ``notify``."""
     seeds = seeds_to_refresh(db, seed)
     params = {"seed": seed, "db": db, "eutils_url": eutils_url, "email": email, "tool": tool,
               "icite_url": icite_url, "idconv_url": idconv_url}
@@ -258,6 +270,7 @@ def refresh_seeds(db: str, eutils_url: str, seed: int | None = None, email: str 
                 _record(rec, observe_seed(clients.entrez, db, rec.run_id, s["seed"], s["depth"], s["relations"],
                                           s["max_nodes"], s["similar_top"], s["sources"], clients.icite,
                                           clients.idconv))
+                rec.extra["seeds"][str(s["seed"])]["digest"] = publish_digest(db, s["seed"], rec.run_id, notify)
         finally:
             rec.http_requests = clients.requests
             clients.close()

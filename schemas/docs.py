@@ -35,6 +35,24 @@ VIEW_DOCS: tuple[tuple[str, str, str], ...] = (
      "give no row.",
      "SELECT project_number, count(DISTINCT pmid) AS articles FROM grant_projects "
      "GROUP BY project_number ORDER BY articles DESC, project_number LIMIT 10"),
+    ("co_citation",
+     "Pairs of articles cited together (`pmid_a` < `pmid_b`), and by how many citing articles (`n_citing`).",
+     "SELECT pmid_a, pmid_b, n_citing FROM co_citation WHERE pmid_a = 39047240 OR pmid_b = 39047240 "
+     "ORDER BY n_citing DESC LIMIT 10"),
+    ("bibliographic_coupling",
+     "Pairs of citing articles (`pmid_a` < `pmid_b`) whose references share `n_shared` cited articles.",
+     "SELECT pmid_a, pmid_b, n_shared FROM bibliographic_coupling ORDER BY n_shared DESC LIMIT 10"),
+    ("prior_works",
+     "Per seed, the articles cited by its current members (those its latest observation reached), with how many "
+     "members cite each (`n_citing_members`), whether it is a member itself (`is_member`), `title` and "
+     "`pub_year`: Connected Papers' prior works, the field's foundations.",
+     "SELECT pmid, n_citing_members, pub_year, title FROM prior_works WHERE seed_pmid = 39047240 "
+     "ORDER BY n_citing_members DESC, pmid LIMIT 10"),
+    ("derivative_works",
+     "Per seed, the articles citing its current members, with how many members each cites "
+     "(`n_cited_members`), `is_member`, `title` and `pub_year`: later work building on the network.",
+     "SELECT pmid, n_cited_members, pub_year, title FROM derivative_works WHERE seed_pmid = 39047240 "
+     "ORDER BY n_cited_members DESC, pmid LIMIT 10"),
 )
 
 

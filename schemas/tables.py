@@ -661,6 +661,54 @@ SCHEMA_MIGRATIONS = Table(
     ),
 )
 
+NETWORK_METRICS = Table(
+    "network_metrics",
+    "Per-member metrics of each seed's network at each observation, computed from the warehouse alone "
+    "(litmeta.warehouse.metrics): local and global citation counts, PageRank, a Louvain community.",
+    scope="log",
+    key=("seed_pmid", "pmid", "observed_at"),
+    volatile=("run_id",),
+    columns=(
+        C("seed_pmid", "BIGINT", "the seed", nullable=False),
+        PMID,
+        C("observed_at", "TIMESTAMP", "the observation the metrics describe (seeds.last_refreshed_at then)", nullable=False),
+        C("run_id", "VARCHAR", "the run that observed the network"),
+        C("hop", "INTEGER", "network_members.hop at that observation"),
+        C("via", "VARCHAR", "network_members.via at that observation"),
+        C("local_cited_by", "INTEGER", "members citing this article (in-degree in the network's citation graph)"),
+        C("local_references", "INTEGER", "members this article cites (out-degree in the network's citation graph)"),
+        C("global_cited_by", "INTEGER", "citing articles anywhere: iCite's citation_count when held, else elink's "
+          "cited_by_count from link_snapshots (NULL when neither is known)"),
+        C("global_cited_by_source", "VARCHAR", "'icite' or 'elink': where global_cited_by comes from"),
+        C("pagerank", "DOUBLE", "PageRank on the citation graph (citing -> cited, alpha 0.85); sums to 1 per observation"),
+        C("pagerank_rank", "INTEGER", "1-based rank by PageRank (ties by PMID)"),
+        C("community", "INTEGER", "Louvain community on the undirected citation graph (fixed random seed); "
+          "0 is the largest, ties by smallest PMID"),
+        C("betweenness", "DOUBLE", "normalised betweenness centrality; NULL when the network was too large to "
+          "compute it (see litmeta.warehouse.metrics.BETWEENNESS_MAX_WORK)"),
+    ),
+)
+
+NOTIFICATIONS = Table(
+    "notifications",
+    "Digests posted to a webhook (litmeta digest/refresh --notify): one row per seed, observation and "
+    "target, so the same change is never sent twice.",
+    scope="log",
+    key=("seed_pmid", "observed_at", "target_sha256"),
+    volatile=("sent_at", "run_id"),
+    columns=(
+        C("seed_pmid", "BIGINT", "the seed", nullable=False),
+        C("observed_at", "TIMESTAMP", "the latest observation the digest reported", nullable=False),
+        C("target_sha256", "VARCHAR", "SHA-256 of the webhook URL (a webhook URL is a secret: never stored)",
+          nullable=False),
+        C("since", "TIMESTAMP", "the observation the digest compared against (NULL: the first)"),
+        C("digest_sha256", "VARCHAR", "SHA-256 of the JSON body posted"),
+        C("status", "INTEGER", "HTTP status of the webhook's answer"),
+        C("sent_at", "TIMESTAMP", "when posted", managed=True),
+        C("run_id", "VARCHAR", "the refresh run that posted it (NULL for 'litmeta digest --notify')"),
+    ),
+)
+
 ALL_TABLES: tuple[Table, ...] = (
     ARTICLES,
     ARTICLE_IDS,
@@ -698,6 +746,8 @@ ALL_TABLES: tuple[Table, ...] = (
     SCHEMA_MIGRATIONS,
     ICITE_METRICS,
     ID_MAP,
+    NETWORK_METRICS,
+    NOTIFICATIONS,
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in ALL_TABLES}

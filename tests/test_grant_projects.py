@@ -103,4 +103,6 @@ def test_documented_view_examples_run():
     documented = {name for name, _, _ in VIEW_DOCS}
     assert "grant_projects" in documented
     for name, _, example in VIEW_DOCS:
-        assert con.execute(example).fetchall(), name
+        rows = con.execute(example).fetchall()
+        # the network views need an observed network: tests/test_network_report.py runs them on the demo's
+        assert rows or name in {"co_citation", "bibliographic_coupling", "prior_works", "derivative_works"}, name

@@ -13,7 +13,8 @@ from litmeta.warehouse.db import check_path, connect, writer_running
 
 # Tables whose every row is tied to a run: their content differs between two histories by design.
 # (raw_documents is compared: the same observations store the same answers, whatever the runs.)
-PER_RUN_TABLES = {"ingest_runs", "link_snapshots", "icite_metrics", "rejects", "schema_migrations"}
+PER_RUN_TABLES = {"ingest_runs", "link_snapshots", "icite_metrics", "rejects", "schema_migrations", "network_metrics",
+                  "notifications"}
 
 
 def content_hashes(con: duckdb.DuckDBPyConnection, include_runs: bool = False) -> dict[str, str]:

@@ -277,13 +277,24 @@ def writer_running(path: str | Path) -> str | None:
 _crash_counts: Counter = Counter()
 
 
+def swap_in(new: str | Path, old: str | Path) -> None:
+    """Replace the warehouse file ``old`` by the complete warehouse ``new`` (`litmeta mirror --rebuild`), under
+    ``old``'s writer lock: one rename, so a reader opens either the old file or the new one."""
+    new_p, old_p = check_path(new, must_exist=True), check_path(old)
+    with writer_lock(old_p, what="litmeta mirror --rebuild: swapping in the rebuilt warehouse"):
+        with session(new_p):  # opened and closed: its WAL, if any, is checkpointed into the file first
+            pass
+        os.replace(new_p, old_p)
+
+
 def crash_point(name: str) -> None:
     """``LITMETA_CRASH_AT=name:n[,name2:m]`` SIGKILLs this process the n-th time it passes ``name``.
 
     Points: 'fetch' (an HTTP answer received, not yet stored), 'load-txn' (a load transaction
     written, before its COMMIT), 'between-batches' (a batch committed, the next not begun),
-    'after-records' (a network's records loaded, its observation not yet written) and 'edges'
-    (inside the observation transaction, before its COMMIT). A no-op when the variable is unset.
+    'after-records' (a network's records loaded, its observation not yet written), 'edges'
+    (inside the observation transaction, before its COMMIT) and 'mirror-merge' (the mirror's merge
+    transaction written, before its COMMIT). A no-op when the variable is unset.
     """
     spec = os.environ.get(CRASH_ENV)
     if not spec:

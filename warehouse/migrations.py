@@ -53,6 +53,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[duckdb.DuckDBPyConnection], None]]] =
     (4, "create the tables of the rest of the PubMed record and full_text_links",
      _create("investigators", "investigator_affiliations", "person_identifiers", "affiliation_identifiers",
              "supplementary_mesh", "other_abstracts", "other_ids", "full_text_links")),
+    (5, "create network_metrics and notifications", _create("network_metrics", "notifications")),
 ]
 
 

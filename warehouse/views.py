@@ -1,4 +1,6 @@
-"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation counts, NIH projects of grants."""
+"""Views for ad hoc SQL: a warehouse summary, each seed's network, co-citation and bibliographic
+coupling counts, each seed's prior and derivative works, NIH projects of grants (documented, with an
+example query each, in schemas/docs.py VIEW_DOCS)."""
 
 from __future__ import annotations
 
@@ -46,6 +48,36 @@ VIEWS: dict[str, str] = {
         FROM (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) a
         JOIN (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) b
           ON a.citing_pmid = b.citing_pmid AND a.cited_pmid < b.cited_pmid
+        GROUP BY 1, 2
+    """,
+    # Pairs of articles whose reference lists share cited articles, and how many.
+    "bibliographic_coupling": """
+        SELECT a.citing_pmid AS pmid_a, b.citing_pmid AS pmid_b, count(DISTINCT a.cited_pmid) AS n_shared
+        FROM (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) a
+        JOIN (SELECT DISTINCT citing_pmid, cited_pmid FROM citation_edges) b
+          ON a.cited_pmid = b.cited_pmid AND a.citing_pmid < b.citing_pmid
+        GROUP BY 1, 2
+    """,
+    # Per seed: the articles its current members cite, by how many members cite them (Connected Papers'
+    # prior works: the field's foundations, members or not).
+    "prior_works": """
+        WITH m AS (SELECT n.seed_pmid, n.pmid FROM network_members n JOIN seeds s
+                   ON s.seed_pmid = n.seed_pmid AND n.last_seen = s.last_refreshed_at)
+        SELECT m.seed_pmid, e.cited_pmid AS pmid, count(DISTINCT e.citing_pmid) AS n_citing_members,
+               bool_or(e.cited_pmid IN (SELECT pmid FROM m m2 WHERE m2.seed_pmid = m.seed_pmid)) AS is_member,
+               any_value(a.title) AS title, any_value(a.pub_year) AS pub_year
+        FROM m JOIN citation_edges e ON e.citing_pmid = m.pmid LEFT JOIN articles a ON a.pmid = e.cited_pmid
+        GROUP BY 1, 2
+    """,
+    # Per seed: the articles citing its current members, by how many members they cite (derivative works:
+    # surveys and later work building on the network).
+    "derivative_works": """
+        WITH m AS (SELECT n.seed_pmid, n.pmid FROM network_members n JOIN seeds s
+                   ON s.seed_pmid = n.seed_pmid AND n.last_seen = s.last_refreshed_at)
+        SELECT m.seed_pmid, e.citing_pmid AS pmid, count(DISTINCT e.cited_pmid) AS n_cited_members,
+               bool_or(e.citing_pmid IN (SELECT pmid FROM m m2 WHERE m2.seed_pmid = m.seed_pmid)) AS is_member,
+               any_value(a.title) AS title, any_value(a.pub_year) AS pub_year
+        FROM m JOIN citation_edges e ON e.cited_pmid = m.pmid LEFT JOIN articles a ON a.pmid = e.citing_pmid
         GROUP BY 1, 2
     """,
     # The distinct NIH project numbers behind each article's grant lines (the rule: docs/schema.md, grant_projects).

@@ -10,6 +10,8 @@ Kinds:
 - ``error200``  HTTP 200 with an ``<ERROR>`` result document of the endpoint
 - ``reset``     the connection is reset without an answer
 - ``slow``      the normal answer after a 1-3 s delay
+- ``md5``       FTP tree only (:mod:`.ftp`): a wrong checksum in a ``.md5`` answer, a flipped byte in a file
+  (``reset`` and ``truncate`` cut an FTP file download part-way, see :mod:`.ftp`)
 
 Draws are reproducible: the n-th admitted request of a server uses ``random.Random`` seeded
 from ``(seed, n)``, so the same request sequence sees the same faults, whatever the timing.
@@ -22,7 +24,7 @@ import random
 from dataclasses import dataclass, field
 
 #: fault kinds in the (fixed) order their probability intervals are laid out
-FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "truncate", "error200", "reset", "slow")
+FAULT_KINDS: tuple[str, ...] = ("429", "500", "502", "503", "truncate", "error200", "reset", "slow", "md5")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 from . import responses as R
 from .endpoints import XML, Endpoints, Params, RequestError
 from .faults import Fault, FaultSpec, parse_faults
+from .ftp import FtpTree
 from .history import HistoryStore
 from .ratelimit import RateLimiter, identify
 from .snapshot import Snapshot
@@ -50,6 +51,7 @@ from .snapshot import Snapshot
 log = logging.getLogger(__name__)
 
 BASE_PATH = "/entrez/eutils/"
+FTP_PATH = "/pubmed/"  # NCBI's FTP tree over HTTPS: /pubmed/baseline/, /pubmed/updatefiles/ (.ftp)
 ENDPOINTS = ("esearch", "efetch", "elink", "esummary", "epost", "einfo", "ecitmatch")
 #: E-utilities served at a ``.cgi`` name
 CGI_ENDPOINTS = {"ecitmatch.cgi": "ecitmatch"}
@@ -69,6 +71,8 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     reset: bool = False
     delay: float = 0.0
+    #: send this many bytes of the body, then drop the connection (with a reset when ``reset``)
+    abort_after: int | None = None
 
 
 class Stats:
@@ -93,6 +97,8 @@ class Stats:
         self.faults_by_endpoint: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.rate_limited = 0
         self.clients: dict[str, list[float]] = defaultdict(list)
+        self.ftp: dict[str, int] = defaultdict(int)  # FTP tree requests by path (index, file, .md5)
+        self.ftp_faults: dict[str, int] = defaultdict(int)
 
     def arrived(self, endpoint: str, method: str, n_ids: int, client: str, now: float) -> None:
         """Count a request at its arrival."""
@@ -102,6 +108,14 @@ class Stats:
             self.ids_requested[endpoint] += n_ids
             self.methods[method] += 1
             self.clients[client].append(now)
+
+    def ftp_request(self, path: str, fault: str | None) -> None:
+        """Count a request to the FTP tree (and the fault it drew)."""
+        with self._lock:
+            self.requests += 1
+            self.ftp[path] += 1
+            if fault:
+                self.ftp_faults[fault] += 1
 
     def bump(self, table: str, key: str) -> None:
         """Increment ``status``/``faults`` by key, or ``rate_limited``."""
@@ -130,6 +144,8 @@ class Stats:
                 "faults_by_endpoint": {k: dict(v) for k, v in self.faults_by_endpoint.items()},
                 "rate_limited": self.rate_limited,
                 "clients": {k: list(v) for k, v in self.clients.items()},
+                "ftp": dict(self.ftp),
+                "ftp_faults": dict(self.ftp_faults),
                 "clock": "time.monotonic",
             }
 
@@ -154,9 +170,11 @@ class SandboxApp:
         self.stats = Stats()
         self._fault_lock = threading.Lock()
         self._admitted = 0
+        self.ftp = FtpTree(snapshot.root)
 
     # ------------------------------------------------------------------ dispatch
-    def handle(self, method: str, target: str, body: bytes, remote: str) -> Response:
+    def handle(self, method: str, target: str, body: bytes, remote: str,
+               headers: dict[str, str] | None = None) -> Response:
         """Answer one HTTP request (``target`` is the request path with its query string)."""
         split = urlsplit(target)
         path = split.path
@@ -170,6 +188,9 @@ class SandboxApp:
             if parse_qs(split.query).get("reset", ["0"])[0] not in ("", "0"):
                 self.stats.reset()
             return self._json(200, data)
+
+        if split.path.startswith(FTP_PATH):
+            return self._ftp(split.path[len(FTP_PATH):], headers or {})
 
         name = path.rsplit("/", 1)[-1]
         endpoint = name[: -len(".fcgi")] if name.endswith(".fcgi") else CGI_ENDPOINTS.get(name, "")
@@ -216,6 +237,17 @@ class SandboxApp:
         if fault is not None and fault.kind == "truncate" and len(resp.body) > 1:
             cut = min(len(resp.body) - 1, max(1, int(len(resp.body) * fault.cut)))
             resp.body = resp.body[:cut]
+        if fault is not None and fault.kind == "slow":
+            resp.delay = fault.delay
+        return self._done(resp)
+
+    def _ftp(self, rel: str, headers: dict[str, str]) -> Response:
+        """A request to the FTP tree (:mod:`.ftp`): no rate limit (NCBI's FTP site has none), faults drawn."""
+        fault = self._draw_fault()
+        self.stats.ftp_request(rel, fault.kind if fault else None)
+        ans = self.ftp.answer(rel, headers.get("range"), fault)
+        resp = Response(ans.status, ans.content_type, ans.body, ans.headers, reset=ans.reset,
+                        abort_after=ans.abort_after or None)  # 0: a reset before any answer
         if fault is not None and fault.kind == "slow":
             resp.delay = fault.delay
         return self._done(resp)
@@ -306,8 +338,9 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length > 0 else b""
         app: SandboxApp = self.server.app  # type: ignore[attr-defined]
-        resp = app.handle(method, self.path, body, self.client_address[0])
-        if resp.reset:
+        resp = app.handle(method, self.path, body, self.client_address[0],
+                          {k.lower(): v for k, v in self.headers.items()})
+        if resp.reset and resp.abort_after is None:
             self._reset_connection()
             return
         if resp.delay:
@@ -319,9 +352,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         try:
-            self.wfile.write(resp.body)
+            self.wfile.write(resp.body if resp.abort_after is None else resp.body[:resp.abort_after])
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        if resp.abort_after is not None:  # part of the body sent: the connection drops
+            self.wfile.flush()
+            if resp.reset:
+                self._reset_connection()
+            else:
+                self.close_connection = True
 
     def _reset_connection(self) -> None:
         """Abort the TCP connection (RST, no answer): SO_LINGER 0, then close."""
@@ -434,6 +473,11 @@ class SandboxServer:
         return f"http://{self.host}:{self.port}{BASE_PATH}"
 
     @property
+    def ftp_url(self) -> str:
+        """``http://HOST:PORT/pubmed/``: the FTP tree (``baseline/``, ``updatefiles/``), for ``--ftp-url``."""
+        return f"http://{self.host}:{self.port}{FTP_PATH}"
+
+    @property
     def icite_url(self) -> str:
         """``http://HOST:PORT/icite/`` (the iCite API base: ``pubs`` beneath it)."""
         return f"http://{self.host}:{self.port}/icite/"
@@ -467,6 +511,8 @@ def run_sandbox(
     server.bind()
     print(server.base_url, flush=True)
     print(f"iCite: {server.icite_url}\nPMC ID Converter: {server.idconv_url}", flush=True)
+    if any(server.app.ftp.has(f) for f in ("baseline", "updatefiles")):
+        print(f"PubMed FTP tree: {server.ftp_url}", flush=True)
     snap = server.snapshot
     print(
         f"sandbox: {len(snap.pubmed)} PubMed records, {len(snap.pmc)} PMC articles, "
