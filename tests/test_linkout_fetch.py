@@ -1,5 +1,5 @@
 """LinkOut fetched for a network's members (issue 16, "Full-text links"): the sandbox's llinks/prlinks from
-linkout.tsv, the batched client, and `network` writing full_text_links (and not, with --no-fulltext-links).
+linkout.tsv, the batched client, and `network` writing full_text_links (and not, with --no-fulltext-links: tests/test_ecitmatch.py).
 Expected rows come from the linkout.tsv the test writes, not from litmeta."""
 
 from __future__ import annotations
@@ -67,22 +67,18 @@ def q(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_network_fetches_full_text_links_unless_told_not_to(snap, tmp_path, prefect_api):
+def test_network_fetches_full_text_links(snap, tmp_path, prefect_api):
+    """One llinks request per 500 members; tests/test_ecitmatch.py runs with fulltext_links=False (none)."""
     from litmeta.flows.network import build_network
 
+    db = tmp_path / "on.duckdb"
     with SandboxServer(snap) as sb:
-        on = build_network(seed=SEED, db=str(tmp_path / "on.duckdb"), eutils_url=sb.base_url, depth=1,
-                           idconv_url=sb.idconv_url, icite_url=sb.icite_url)
-        elink_on = sb.stats()["by_endpoint"]["elink"]
-        sb.reset_stats()
-        build_network(seed=SEED, db=str(tmp_path / "off.duckdb"), eutils_url=sb.base_url, depth=1,
-                      idconv_url=sb.idconv_url, icite_url=sb.icite_url, fulltext_links=False)
-        elink_off = sb.stats()["by_endpoint"]["elink"]
-    members = q(tmp_path / "on.duckdb", "SELECT count(*) FROM network_members")[0][0]
-    assert elink_on - elink_off == math.ceil(members / 500), "one llinks request per batch of members"
-    got = set(q(tmp_path / "on.duckdb", "SELECT pmid, provider, url FROM full_text_links"))
+        on = build_network(seed=SEED, db=str(db), eutils_url=sb.base_url, depth=1, idconv_url=sb.idconv_url,
+                           icite_url=sb.icite_url)
+    members = q(db, "SELECT count(*) FROM network_members")[0][0]
+    docs = q(db, "SELECT request FROM raw_documents WHERE kind = 'elink_linkout'")
+    assert len(docs) == math.ceil(members / 500) and "cmd=llinks" in docs[0][0]
+    got = set(q(db, "SELECT pmid, provider, url FROM full_text_links"))
     assert got == {(SEED, "Provider 1", f"https://p1.example/{SEED}"), (SEED, "Provider 2", f"https://p2.example/{SEED}"),
                    (39321136, "Provider 3", "https://p3.example/39321136")}
     assert on["full_text_links_new"] == 3
-    assert q(tmp_path / "off.duckdb", "SELECT count(*) FROM full_text_links") == [(0,)]
-    assert q(tmp_path / "on.duckdb", "SELECT count(*) FROM raw_documents WHERE kind = 'elink_linkout'") == [(1,)]
