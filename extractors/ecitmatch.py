@@ -20,10 +20,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from litmeta.extractors.eutils_results import MalformedResponse
 from litmeta.extractors.idconv import Resolution
 from litmeta.schemas import Reject
+
+if TYPE_CHECKING:
+    from litmeta.extractors.entrez import EntrezClient
 
 __all__ = ["CITATIONS_PER_REQUEST", "ID_TYPE", "CitationQuery", "parse_citation", "parse_ecitmatch",
            "resolve_by_ecitmatch"]
@@ -134,7 +138,7 @@ def parse_ecitmatch(body: bytes, sent: dict[str, CitationQuery], source: str
     return out, rejects
 
 
-def resolve_by_ecitmatch(client, citations: Iterable[CitationQuery], per_request: int = CITATIONS_PER_REQUEST
+def resolve_by_ecitmatch(client: EntrezClient, citations: Iterable[CitationQuery], per_request: int = CITATIONS_PER_REQUEST
                          ) -> tuple[dict[str, Resolution], list[Reject]]:
     """Every distinct citation (by id_value) matched, ``per_request`` lines per POST (`EntrezClient.ecitmatch`)."""
     todo = list({c.id_value: c for c in citations}.values())
