@@ -36,6 +36,12 @@ In the records, a fifth of the references carry only the cited article's DOI (ev
 ``10.5555/syn.PMID`` where its template has none), and every 25th article cites one DOI neither service
 knows (``10.9999/unresolvable.PMID``). Off by default: without it the output is unchanged.
 
+With ``--citation-strings`` (``citation_strings=True``) a tenth of the other references carry only a citation
+text (``Synth A. Synthetic article PMID. J Abbrev. YEAR;VOLUME:PAGE-PAGE.``, the cited record's MEDLINE journal
+abbreviation, year and volume) and no id, which the sandbox's ECitMatch matches: every record then gets its
+own first page (``MedlinePgn`` 100+index) and a volume ("1" where its template has none). Every 20th article
+also cites a journal no record has and one reference text without journal, volume or page (never matched).
+
 ``searches.tsv`` (with ``--search-term``): ``term pmid date``; the term matches ``--search-n``
 PMIDs (more than N is fine: PMIDs past the last article have no record but carry a date so
 the sandbox can date-filter them).  ``meta.json`` says all of this is synthetic.
@@ -170,11 +176,14 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrib: st
 
 def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date,
                    cited_doi: dict[int, str] | None = None, own_doi: str | None = None,
-                   extra_dois: list[str] = ()) -> bytes:
+                   extra_dois: list[str] = (), cited_text: dict[int, str] | None = None,
+                   extra_texts: list[str] = (), first_page: int | None = None) -> bytes:
     """A renumbered copy of ``template`` (see the module docstring for what changes).
 
     ``cited_doi``: references listed by DOI only (cited PMID -> its DOI); ``own_doi``: a DOI to give a
-    record whose template has none; ``extra_dois``: references to DOIs no article carries.
+    record whose template has none; ``extra_dois``: references to DOIs no article carries; ``cited_text``:
+    references listed by citation text only; ``extra_texts``: id-less references no record matches;
+    ``first_page``: the record's own pagination (and a volume where it has none).
     """
     rec = etree.fromstring(template, etree.XMLParser(**_PARSER_OPTS))
     mc = rec.find("MedlineCitation")
@@ -189,6 +198,8 @@ def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date,
     for eloc in mc.iterfind("Article/ELocationID"):
         if eloc.text:
             eloc.text = eloc.text.strip() + suffix
+    if first_page is not None:
+        _own_pages(mc, first_page)
 
     pd = rec.find("PubmedData")
     if pd is None:
@@ -226,10 +237,13 @@ def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date,
         _sub(ids, "ArticleId", own_doi, IdType="doi")
     for old in pd.findall("ReferenceList"):
         pd.remove(old)
-    if cited or extra_dois:
+    if cited or extra_dois or extra_texts:
         rl = _sub(pd, "ReferenceList")
         for c in cited:
             ref = _sub(rl, "Reference")
+            if cited_text and c in cited_text:
+                _sub(ref, "Citation", cited_text[c])
+                continue
             if cited_doi and c in cited_doi:
                 _sub(ref, "Citation", "Synthetic reference by DOI.")
                 _sub(_sub(ref, "ArticleIdList"), "ArticleId", cited_doi[c], IdType="doi")
@@ -240,6 +254,8 @@ def rewrite_record(template: bytes, pmid: int, cited: list[int], edate: dt.date,
             ref = _sub(rl, "Reference")
             _sub(ref, "Citation", "Synthetic reference to a DOI no service knows.")
             _sub(_sub(ref, "ArticleIdList"), "ArticleId", d, IdType="doi")
+        for t in extra_texts:
+            _sub(_sub(rl, "Reference"), "Citation", t)
     return etree.tostring(rec, encoding="utf-8")
 
 
@@ -327,6 +343,54 @@ def generate_ftp_files(out_dir: str | Path, files: int, records: int = FTP_RECOR
         deleted.append(dels)
     return {"files": names, "records": records, "revised": revised, "deleted": deleted}
 # ---------------------------------------------------------------------- citation sources
+def _own_pages(mc: etree._Element, first_page: int) -> None:
+    art = mc.find("Article")
+    pag = art.find("Pagination")
+    if pag is None:
+        pag = etree.Element("Pagination")
+        title = art.find("ArticleTitle")
+        if title is not None:
+            title.addnext(pag)
+        else:
+            art.insert(1, pag)
+    for child in list(pag):
+        pag.remove(child)
+    _sub(pag, "MedlinePgn", f"{first_page}-{first_page + 7}")
+    ji = art.find("Journal/JournalIssue")
+    if ji is not None and not (ji.findtext("Volume") or "").strip():
+        for v in ji.findall("Volume"):
+            ji.remove(v)
+        ji.insert(0, etree.Element("Volume"))
+        ji[0].text = "1"
+
+
+def _citation_text(template: bytes, pmid: int, first_page: int) -> str | None:
+    """The MEDLINE-style reference string of a record (None when its template gives no journal or year)."""
+    rec = etree.fromstring(template, etree.XMLParser(**_PARSER_OPTS))
+    mc = rec.find("MedlineCitation")
+    journal = (mc.findtext("MedlineJournalInfo/MedlineTA") or mc.findtext("Article/Journal/ISOAbbreviation")
+               or "").replace(".", "").strip()
+    ji = mc.find("Article/Journal/JournalIssue")
+    year = ((ji.findtext("PubDate/Year") or (ji.findtext("PubDate/MedlineDate") or "")[:4]) if ji is not None
+            else "").strip()
+    volume = ((ji.findtext("Volume") or "").strip() if ji is not None else "") or "1"
+    if not journal or not year.isdigit() or any(c in journal for c in ";:|"):
+        return None
+    return f"Synth A, Other B. Synthetic article {pmid}. {journal}. {year};{volume}:{first_page}-{first_page + 7}."
+
+
+def _text_plan(n: int, refs: list[list[int]], templates: list[bytes], order: list[int], pmid_of: list[int],
+               seed: int, taken: set[tuple[int, int]]) -> dict:
+    """Which references are listed by citation text only (not those in ``taken``), and the texts."""
+    rng = random.Random(seed * 7_919 + 161)  # its own stream: the rest of the snapshot is unchanged
+    text = [_citation_text(templates[order[i % len(order)]], pmid_of[i], 100 + i) for i in range(n)]
+    by_text = {(i, j) for i in range(n) for j in refs[i]
+               if (i, j) not in taken and text[j] is not None and rng.random() < 0.1}
+    extra = {i: [f"Nobody N. An article no index holds. J Nonexistent Res. 2001;7:{99_000 + i}-{99_007 + i}.",
+                 "Personal communication."] for i in range(0, n, 20)}
+    return {"text": text, "by_text": by_text, "extra": extra}
+
+
 def _template_doi(template: bytes) -> str | None:
     rec = etree.fromstring(template, etree.XMLParser(**_PARSER_OPTS))
     for a in rec.iterfind("PubmedData/ArticleIdList/ArticleId"):
@@ -404,6 +468,7 @@ def generate_snapshot(
     ftp_records: int = FTP_RECORDS,
     ftp_updates: int = 2,
     citation_sources: bool = False,
+    citation_strings: bool = False,
 ) -> dict:
     """Write a synthetic snapshot of ``n`` articles to ``out_dir``; return a summary dict.
 
@@ -428,6 +493,8 @@ def generate_snapshot(
     span = max(n, search_n)
 
     cs = _citation_plan(n, refs, templates, order, pmid_of, seed) if citation_sources else None
+    ts = (_text_plan(n, refs, templates, order, pmid_of, seed, cs["doi_only"] if cs else set())
+          if citation_strings else None)
     files = []
     for start in range(0, n, per_file):
         name = f"pubmed/synthetic_{start // per_file + 1:03d}.xml"
@@ -436,13 +503,16 @@ def generate_snapshot(
             pmid = pmid_of[i]
             tpl = templates[order[i % len(order)]]
             cited = [pmid_of[j] for j in refs[i]]
+            extra = {} if ts is None else {
+                "cited_text": {pmid_of[j]: ts["text"][j] for j in refs[i] if (i, j) in ts["by_text"]},
+                "extra_texts": ts["extra"].get(i, []), "first_page": 100 + i}
             if cs is None:
-                chunks.append(rewrite_record(tpl, pmid, cited, entrez_date(pmid, span)))
+                chunks.append(rewrite_record(tpl, pmid, cited, entrez_date(pmid, span), **extra))
             else:
                 chunks.append(rewrite_record(
                     tpl, pmid, cited, entrez_date(pmid, span),
                     cited_doi={pmid_of[j]: cs["doi"][j] for j in refs[i] if (i, j) in cs["doi_only"]},
-                    own_doi=cs["doi"][i], extra_dois=cs["unresolvable"].get(i, [])))
+                    own_doi=cs["doi"][i], extra_dois=cs["unresolvable"].get(i, []), **extra))
             chunks.append(b"\n")
         chunks.append(b"</PubmedArticleSet>\n")
         (out / name).write_bytes(b"".join(chunks))
@@ -506,6 +576,12 @@ def generate_snapshot(
             "doi_only_references": len(cs["doi_only"]),
             "unresolvable_dois": sum(len(v) for v in cs["unresolvable"].values()),
         }
+    if ts is not None:
+        meta["citation_strings"] = {
+            "text_only_references": len(ts["by_text"]),
+            "unmatchable_texts": sum(len(v) for v in ts["extra"].values()),
+            "pages": "every record's MedlinePgn is 100+index (so journal, year, volume and first page are unique)",
+        }
     if api_keys:
         meta["api_keys"] = list(api_keys)
     ftp = None
@@ -550,6 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ftp-updates", type=int, default=2, help="update files (default 2)")
     ap.add_argument("--citation-sources", action="store_true",
                     help="also write icite.jsonl and idconv.tsv; a fifth of the references by DOI only")
+    ap.add_argument("--citation-strings", action="store_true",
+                    help="a tenth of the other references by citation text only (for ECitMatch)")
     args = ap.parse_args(argv)
     try:
         summary = generate_snapshot(
@@ -564,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             ftp_records=args.ftp_records,
             ftp_updates=args.ftp_updates,
             citation_sources=args.citation_sources,
+            citation_strings=args.citation_strings,
         )
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -16,6 +16,8 @@ Calls (named like NCBI / Bio.Entrez name them):
     elink_similar(ids, ...)                                 -> {source id: [(similar id, score | None)]}
     elink_relations(ids, ('refs','cited_by','similar'))     -> {relation: {source id: [(id, score | None)]}}
     esummary(ids, db)                                       -> list[dict]
+    elink_linkout(ids, cmd='llinks'|'prlinks')              -> list[IdUrlSet] (LinkOut)
+    ecitmatch(citations)                                    -> ({key: Resolution}, [Reject])
 
 Failures: every HTTP attempt goes through the limiter. Transient failures (HTTP 429, 5xx, 408,
 connection errors and resets, timeouts, bodies cut short, a non-empty <ERROR> in a 200 answer,
@@ -685,6 +687,61 @@ class EntrezClient(ServiceClient):
         if "similar" in relations:
             out["similar"] = self.elink_similar(id_list, batch_size=batch_size)
         return out
+
+    def elink_linkout(
+        self, ids: Iterable[int | str], cmd: str = "llinks", dbfrom: str = "pubmed", batch_size: int | None = None
+    ) -> list:
+        """LinkOut links (cmd=llinks, prlinks or llinkslib; IdUrlList answers) of ``ids``, ``batch_size`` per
+        request: every IdUrlSet, parsed by `litmeta.extractors.linkout.parse_id_url_list`."""
+        from litmeta.extractors.linkout import parse_id_url_list
+
+        if cmd not in ("llinks", "prlinks", "llinkslib"):
+            raise ValueError(f"not a LinkOut cmd: {cmd!r}")
+        out: list = []
+        for batch in _chunks(_ints(ids), max(1, batch_size or self.link_batch_size)):
+            def check(body: bytes) -> tuple[Any, int]:
+                root = self._result_doc(body, "eLinkResult")
+                try:
+                    sets = parse_id_url_list(root)
+                except R.MalformedResponse as exc:
+                    raise _Retry("malformed", str(exc)) from None
+                return sets, len(sets)
+
+            sets, _ = self._call("elink", [("dbfrom", dbfrom), ("cmd", cmd)], kind="elink_linkout", check=check,
+                                 ids=batch, post=len(batch) > 1)
+            out.extend(sets)
+        return out
+
+    # --------------------------------------------------------------------------------- ecitmatch
+
+    def ecitmatch(self, citations: Sequence) -> tuple[dict, list]:
+        """One ECitMatch request for ``citations`` (`litmeta.extractors.ecitmatch.CitationQuery`), POSTed:
+        ({id_value: Resolution}, [Reject]); see `litmeta.extractors.ecitmatch` for the answer's rules."""
+        from litmeta.extractors.ecitmatch import parse_ecitmatch
+
+        sent = {f"c{i}": c for i, c in enumerate(citations, 1)}
+        if not sent:
+            return {}, []
+        bdata = "\r".join(c.bdata(k) for k, c in sent.items()) + "\r"
+        params = [("db", "pubmed"), ("retmode", "xml")]
+        desc = self.redact(" ".join(describe_params("ecitmatch", params, ()) + [
+            f"citations={len(sent)} [{next(iter(sent.values())).id_value[:60]},...]", "POST"]))
+
+        def check(body: bytes) -> tuple[Any, int]:
+            try:
+                value = parse_ecitmatch(body, sent, desc)
+            except R.MalformedResponse as exc:
+                raise _Retry("malformed", str(exc)) from None
+            return value, len(sent)
+
+        wire = params + [("bdata", bdata), ("tool", self.tool)]
+        if self.email:
+            wire.append(("email", self.email))
+        if self._api_key:
+            wire.append(("api_key", self._api_key))
+        value, _ = self._request("ecitmatch", "POST", f"{self.base_url}ecitmatch.cgi", wire, desc,
+                                 kind="ecitmatch", check=check)
+        return value
 
     # ---------------------------------------------------------------------------------- esummary
 

@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--similar-top", type=positive, default=5, help="similar articles taken per member (default 5)")
     s.add_argument("--sources", type=sources, default=list(CITATION_SOURCES),
                    help="comma list of citation sources to expand over: elink,icite (default both)")
+    s.add_argument("--no-fulltext-links", action="store_true",
+                   help="do not fetch the members' LinkOut links (elink llinks) into full_text_links")
 
     s = verb("sources", "per citation source, the edges it reports around a seed, those only it reports, the overlap",
              "litmeta sources 39047240\nlitmeta sources 39047240 --format json")

@@ -241,7 +241,7 @@ def cmd_network(args: argparse.Namespace) -> int:
             seed=args.seed, db=db, eutils_url=args.eutils_url, depth=args.depth, relations=tuple(args.relations),
             max_nodes=args.max_nodes, similar_top=args.similar_top, email=args.email, tool=args.tool,
             record_snapshot=args.record_snapshot, sources=tuple(args.sources), icite_url=args.icite_url,
-            idconv_url=args.idconv_url,
+            idconv_url=args.idconv_url, fulltext_links=not args.no_fulltext_links,
         )
         print_network_summary(db, args.seed, summary)
         return _finish(summary, db, f"litmeta network {args.seed}")

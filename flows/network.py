@@ -5,7 +5,9 @@ citation source asked (``sources``: NCBI elink and NIH iCite; the network expand
 members capped by ``max_nodes``; records (efetch) for members the warehouse lacks; then edges (each
 with its source's origin), similar articles, members, per-member link counts and iCite metrics merged
 with first_seen/last_seen; last, the DOIs and PMCIDs of the members' reference entries that name no
-PMID are resolved (PMC ID Converter, then E-utilities searches) into id_map and citation edges.
+PMID are resolved (PMC ID Converter, then E-utilities searches) into id_map and citation edges, and the
+entries with no id at all by their citation text (ECitMatch, flows/citation_match.py); with
+``fulltext_links`` the members' LinkOut links (elink llinks, flows/linkout.py) go to full_text_links.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from litmeta.extractors.icite import ICiteClient, ICiteRecord, icite_tables
 from litmeta.extractors.id_search import resolve_by_esearch
 from litmeta.extractors.idconv import ID_TYPES, IdconvClient
 from litmeta.extractors.links import Links, observation_tables
+from litmeta.flows.citation_match import match_citations
 from litmeta.flows.client import (
     make_client,
     make_icite_client,
@@ -27,6 +30,7 @@ from litmeta.flows.client import (
     service_url,
 )
 from litmeta.flows.digest import publish_digest
+from litmeta.flows.linkout import fetch_full_text_links
 from litmeta.flows.network_plan import NetworkPlan
 from litmeta.flows.pipeline import fetch_and_load_pubmed
 from litmeta.flows.runs import tracked_run
@@ -114,11 +118,12 @@ def _id_row(res, by: str | None) -> dict:
 def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: int,
                  relations: list[str], max_nodes: int | None, similar_top: int,
                  sources: list[str] | None = None, icite: ICiteClient | None = None,
-                 idconv: IdconvClient | None = None) -> dict:
+                 idconv: IdconvClient | None = None, fulltext_links: bool = True) -> dict:
     """One observation of one seed's network; returns counts for the run summary.
 
     ``sources``: the citation sources expanded over (default both); iCite is asked only with an
-    ``icite`` client and refs or cited_by among the relations; ``idconv`` resolves reference entries.
+    ``icite`` client and refs or cited_by among the relations; ``idconv`` resolves reference entries
+    (and turns on ECitMatch for those with no id); ``fulltext_links``: fetch the members' LinkOut links.
     """
     now = utcnow()
     srcs = [s for s in SOURCES if s in (sources or SOURCES)]
@@ -155,6 +160,12 @@ def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: i
     new = write_observation(db, run_id, seed, tables, utcnow(), rejects)
     stats.rejects += len(rejects)
     resolved = resolve_references(idconv, client, db, run_id, sorted(plan.members)) if idconv is not None else {}
+    if idconv is not None:
+        matched = match_citations(client, db, run_id, sorted(plan.members))
+        stats.rejects += matched.get("citation_rejects", 0)
+        stats.edges_new += matched.get("citation_edges_new", 0)
+        resolved.update(matched)
+    linkout = fetch_full_text_links(client, db, sorted(plan.members)) if fulltext_links else {}
     stats.rejects += resolved.get("resolution_rejects", 0)
     stats.edges_new += resolved.get("resolved_edges_new", 0)
     metrics = network_metrics(db, seed, run_id)
@@ -169,6 +180,7 @@ def observe_seed(client: EntrezClient, db: str, run_id: str, seed: int, depth: i
         "similar_new": new["similar"],
         "icite_records": len(icited),
         "references": {k: v for k, v in resolved.items() if k != "resolution_rejects"},
+        "full_text_links_new": linkout.get("full_text_links_new", 0),
         "not_found": not_found,
         "started": now,
         "metrics": metrics,
@@ -192,8 +204,10 @@ def _record(rec, result: dict) -> None:
         "link_edges_new": result["link_edges_new"], "similar_new": result["similar_new"],
         "members_by_hop_via": result["members_by_hop_via"], "not_found": len(result["not_found"]),
         "icite_records": result["icite_records"], "references": result["references"],
+        "full_text_links_new": result["full_text_links_new"],
         **result["metrics"],
     }
+    rec.extra["full_text_links_new"] = rec.extra.get("full_text_links_new", 0) + result["full_text_links_new"]
     rec.extra["members"] = rec.extra.get("members", 0) + result["members"]
     rec.extra["not_found"] = rec.extra.get("not_found", 0) + len(result["not_found"])
     for k, v in result["references"].items():
@@ -223,16 +237,17 @@ def build_network(seed: int, db: str, eutils_url: str, depth: int = 1,
                   relations: tuple[str, ...] = ("refs", "cited_by", "similar"), max_nodes: int | None = None,
                   similar_top: int = 5, email: str | None = None, tool: str = "litmeta",
                   record_snapshot: str | None = None, sources: tuple[str, ...] = SOURCES,
-                  icite_url: str | None = None, idconv_url: str | None = None) -> dict:
+                  icite_url: str | None = None, idconv_url: str | None = None, fulltext_links: bool = True) -> dict:
     """Register ``seed`` and build (or refresh) its network over the citation ``sources``."""
     params = {"seed": seed, "depth": depth, "relations": list(relations), "max_nodes": max_nodes,
               "similar_top": similar_top, "db": db, "eutils_url": eutils_url, "email": email, "tool": tool,
-              "sources": list(sources), "icite_url": icite_url, "idconv_url": idconv_url}
+              "sources": list(sources), "icite_url": icite_url, "idconv_url": idconv_url,
+              "fulltext_links": fulltext_links}
     with tracked_run("build_network", db, params) as rec:
         clients = _Clients(eutils_url, icite_url, idconv_url, email, tool, db, rec.run_id, record_snapshot)
         try:
             _record(rec, observe_seed(clients.entrez, db, rec.run_id, seed, depth, list(relations), max_nodes,
-                                      similar_top, list(sources), clients.icite, clients.idconv))
+                                      similar_top, list(sources), clients.icite, clients.idconv, fulltext_links))
         finally:
             rec.http_requests = clients.requests
             clients.close()

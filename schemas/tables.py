@@ -399,8 +399,8 @@ CITATION_EDGES = Table(
           "'icite_citedby'", nullable=False),
         FIRST_SEEN,
         LAST_SEEN,
-        C("resolved_by", "VARCHAR", "for a reference-list edge whose entry named no PMID: how its DOI or PMCID was "
-          "resolved ('idconv', 'esearch'; see id_map); NULL otherwise", managed=True),
+        C("resolved_by", "VARCHAR", "for a reference-list edge whose entry named no PMID: how its DOI, PMCID or "
+          "citation text was resolved ('idconv', 'esearch', 'ecitmatch'; see id_map); NULL otherwise", managed=True),
     ),
 )
 
@@ -441,16 +441,18 @@ ICITE_METRICS = Table(
 
 ID_MAP = Table(
     "id_map",
-    "DOIs and PMCIDs of reference entries that named no PMID, and what resolving them found.",
+    "DOIs, PMCIDs and citation texts of reference entries that named no PMID, and what resolving them found.",
     scope="state",
     key=("id_type", "id_value"),
     volatile=("observed_at", "run_id"),
     columns=(
-        C("id_type", "VARCHAR", "'doi' or 'pmcid'", nullable=False),
-        C("id_value", "VARCHAR", "the id, normalised (DOIs lower-cased, PMCIDs 'PMC' + digits)", nullable=False),
+        C("id_type", "VARCHAR", "'doi', 'pmcid' or 'citation' (an entry with no id: journal, year, volume and "
+          "first page read from its text)", nullable=False),
+        C("id_value", "VARCHAR", "the id, normalised (DOIs lower-cased, PMCIDs 'PMC' + digits, citations "
+          "'journal|year|volume|first page' lower-cased)", nullable=False),
         C("pmid", "BIGINT", "the one PMID found (NULL when ambiguous or unresolved)"),
-        C("resolved_by", "VARCHAR", "'idconv' (PMC ID Converter) or 'esearch' (E-utilities search); NULL when "
-          "unresolved"),
+        C("resolved_by", "VARCHAR", "'idconv' (PMC ID Converter), 'esearch' (E-utilities search) or 'ecitmatch' "
+          "(E-utilities citation matcher); NULL when unresolved"),
         C("status", "VARCHAR", "'resolved', 'ambiguous' (several PMIDs: never an edge) or 'unresolved'"),
         C("candidates", "VARCHAR", "comma list of the PMIDs found when ambiguous"),
         C("observed_at", "TIMESTAMP", "when last asked", managed=True),

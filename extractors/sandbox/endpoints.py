@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import responses as R
+from .ecitmatch import CitationIndex
 from .history import HistoryError, HistoryStore
+from .linkout import Linkout, LinkoutFileError
 from .snapshot import Snapshot, parse_query_date
 
 XML = "text/xml; charset=UTF-8"
@@ -121,6 +123,22 @@ class Endpoints:
 
     snapshot: Snapshot
     history: HistoryStore
+    #: ECitMatch and LinkOut, built on first use (see .ecitmatch, .linkout)
+    citations: CitationIndex = field(init=False, repr=False)
+    linkout: Linkout = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.citations = CitationIndex(self.snapshot.pubmed)
+        self.linkout = Linkout(self.snapshot.root / "linkout.tsv")
+
+    def ecitmatch(self, params: Params) -> Result:
+        """ECitMatch: plain text, one answer line per ``bdata`` line (see .ecitmatch)."""
+        if self._db(params, default="pubmed") != "pubmed":
+            raise RequestError("ECitMatch searches db=pubmed only")
+        bdata = "\r".join(params.getall("bdata"))
+        if not bdata.strip():
+            return 200, "text/plain; charset=UTF-8", b"\n"
+        return 200, "text/plain; charset=UTF-8", self.citations.answer(bdata)
 
     # ------------------------------------------------------------------ helpers
     def _db(self, params: Params, name: str = "db", default: str = "") -> str:
@@ -318,6 +336,14 @@ class Endpoints:
         if db and db not in DATABASES:
             raise RequestError(f"Invalid db name specified: {db}")
         cmd = (params.get("cmd") or "neighbor").lower()
+        if cmd in ("llinks", "prlinks"):
+            ids = _dedup(u for t in self._ids(params, dbfrom) if (u := _uid(str(t), dbfrom)) is not None)
+            if dbfrom != "pubmed" or not ids:
+                raise RequestError("Empty id list - nothing todo" if not ids else f"no LinkOut for dbfrom={dbfrom}")
+            try:
+                return 200, XML, self.linkout.answer(cmd, ids)
+            except LinkoutFileError as exc:
+                raise RequestError(str(exc)) from None
         if cmd not in ("neighbor", "neighbor_score", "neighbor_history"):
             raise RequestError(f"The sandbox does not support cmd={cmd}")
         linkname = params.get("linkname")

@@ -66,6 +66,7 @@ ERROR200_TEXT = {
     "epost": "Unable to store the id list on the history server",
     "esummary": "Unable to obtain query #1",
     "einfo": "Can not retrieve DbInfo: backend timeout",
+    "ecitmatch": "Unable to obtain query #1",
 }
 
 
@@ -82,6 +83,8 @@ def xml_document(endpoint: str, inner: str) -> bytes:
 
 def error_document(endpoint: str, message: str) -> bytes:
     """An HTTP-200 result document holding only ``<ERROR>message</ERROR>`` (NCBI style)."""
+    if endpoint == "ecitmatch":  # a text service: NCBI's error is a bare element
+        return f"<ERROR>{_e(message)}</ERROR>\n".encode()
     if endpoint == "efetch":
         return b'<?xml version="1.0" encoding="UTF-8" ?>\n' + (
             f"<eFetchResult>\n\t<ERROR>{_e(message)}</ERROR>\n</eFetchResult>\n".encode()

@@ -2,7 +2,8 @@
 
 ``SandboxServer`` serves a snapshot directory at ``http://127.0.0.1:PORT/entrez/eutils/``
 (``esearch.fcgi``, ``efetch.fcgi``, ``elink.fcgi``, ``esummary.fcgi``, ``epost.fcgi``,
-``einfo.fcgi``; GET or form-encoded POST) in NCBI's formats, with NCBI's per-client rate limit
+``einfo.fcgi``, ``ecitmatch.cgi`` (:mod:`.ecitmatch`); elink ``cmd=llinks``/``prlinks`` from :mod:`.linkout`;
+GET or form-encoded POST) in NCBI's formats, with NCBI's per-client rate limit
 (:mod:`.ratelimit`), optional injected faults (:mod:`.faults`) and request statistics at
 ``GET /_stats`` (``POST /_stats/reset`` or ``GET /_stats?reset=1`` zeroes them).
 
@@ -51,7 +52,9 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/entrez/eutils/"
 FTP_PATH = "/pubmed/"  # NCBI's FTP tree over HTTPS: /pubmed/baseline/, /pubmed/updatefiles/ (.ftp)
-ENDPOINTS = ("esearch", "efetch", "elink", "esummary", "epost", "einfo")
+ENDPOINTS = ("esearch", "efetch", "elink", "esummary", "epost", "einfo", "ecitmatch")
+#: E-utilities served at a ``.cgi`` name
+CGI_ENDPOINTS = {"ecitmatch.cgi": "ecitmatch"}
 JSON = "application/json"
 #: the other services: endpoint name -> (path, the parameter listing the ids)
 SERVICES = {"icite": ("/icite/pubs", "pmids"), "idconv": ("/idconv", "ids")}
@@ -190,7 +193,7 @@ class SandboxApp:
             return self._ftp(split.path[len(FTP_PATH):], headers or {})
 
         name = path.rsplit("/", 1)[-1]
-        endpoint = name[: -len(".fcgi")] if name.endswith(".fcgi") else ""
+        endpoint = name[: -len(".fcgi")] if name.endswith(".fcgi") else CGI_ENDPOINTS.get(name, "")
         service = next((k for k, (suffix, _) in SERVICES.items() if path.endswith(suffix)), None)
         if service is not None:
             endpoint = service
@@ -207,6 +210,8 @@ class SandboxApp:
         if service is not None:  # each service limits its clients on its own
             client = replace(client, label=f"{service}:{client.label}")
         n_ids = params.explicit_id_count() if service is None else len(self._service_ids(service, params))
+        if endpoint == "ecitmatch":  # its "ids" are citation lines
+            n_ids = sum(1 for v in params.getall("bdata") for ln in v.replace("\r", "\n").split("\n") if ln.strip())
         now = time.monotonic()
         self.stats.arrived(endpoint, method, n_ids, client.label, now)
 

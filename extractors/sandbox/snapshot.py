@@ -7,6 +7,7 @@ A snapshot directory (DESIGN.md, "Snapshot directory") holds::
     links.tsv           dbfrom  id  linkname  to_id  score    (header line; score may be empty)
     searches.tsv        term  pmid  [date]                    (optional; date is YYYY/MM/DD)
     icite.jsonl, idconv.tsv                                   (optional; see :mod:`.citation_services`)
+    linkout.tsv                                               (optional: elink llinks/prlinks; see :mod:`.linkout`)
     meta.json           provenance; may list "api_keys" the sandbox accepts
 
 :class:`Snapshot` reads all of it once, at startup: every PubMed record is kept as the raw
