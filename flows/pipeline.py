@@ -39,7 +39,8 @@ def load_file(db: str, run_id: str, path: Path,
     return load_batches(
         db, run_id, parsed.batches, counted, threads=threads,
         first=lambda con: record_file(con, run_id, parsed.kind, path, parsed.sha256, size, mtime),
-        last=lambda con: mark_file_loaded(con, path, read["records"], read["deletions"]))
+        last=lambda con: mark_file_loaded(con, path, read["records"], read["deletions"]),
+        short_batch_ends_input=not parsed.in_workers)
 
 
 def fetch_and_load_pubmed(client: EntrezClient, db: str, run_id: str,

@@ -355,7 +355,8 @@ def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
                  on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
                  threads: int | None = None, reparse: bool = False,
                  first: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
-                 last: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> LoadStats:
+                 last: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+                 short_batch_ends_input: bool = True) -> LoadStats:
     """Load the batches, each in a short write session and transaction; returns the summed stats.
 
     A batch handed out early (`ParsedBatch.partial`: the last ones of a large file, while its last
@@ -367,7 +368,10 @@ def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
     ``first`` and ``last`` write in the transaction of the first and of the last batch (e.g. record the
     file the batches come from, and mark it loaded), so a small file costs one session, not three.
     To find the last, the iterator is asked for the next batch inside the transaction after a batch
-    smaller than BATCH_RECORDS (a short batch ends its file); after a full one, a session of its own follows.
+    shorter than BATCH_RECORDS when ``short_batch_ends_input`` (true of one process's parse, whose only
+    short batch is its last; not of a worker pool's, whose batches of whole pieces are all short:
+    waiting for the next one there would hold a large transaction open); otherwise ``last`` gets a
+    session of its own.
     """
     total = LoadStats()
     it = iter(batches)
@@ -388,11 +392,13 @@ def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
                         on_batch(batch, stats)
                     records += batch.n_records
                     coalescing = batch.partial and records < BATCH_RECORDS  # the last pieces are being parsed
-                    if not coalescing and (last is None or batch.n_records >= BATCH_RECORDS):
+                    ends_file = (last is not None and short_batch_ends_input and not batch.partial
+                                 and batch.n_records < BATCH_RECORDS)
+                    if not (coalescing or ends_file):
                         batch = _UNREAD
                         break
                     batch = next(it, None)
-                    if batch is not None and not coalescing and not batch.partial:
+                    if batch is not None and not coalescing:
                         break  # written in a transaction of its own
                 if batch is None and last is not None:
                     last(con)
