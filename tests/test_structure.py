@@ -159,7 +159,7 @@ def test_every_import_is_namespaced():
 @pytest.mark.e2e
 def test_the_wheel_installs_one_package_and_runs_the_demo(tmp_path):
     """A wheel of the checkout holds one top-level package, litmeta; installed alone in a fresh venv,
-    `import flows` fails and `litmeta demo` works."""
+    `import flows` fails, `litmeta demo` works and `export --format png` right after it too."""
     src = tmp_path / "src"
     shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
                                                              "*.duckdb*", "out", ".pytest_cache", ".ruff_cache"))
@@ -194,3 +194,8 @@ def test_the_wheel_installs_one_package_and_runs_the_demo(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert "Seed 39047240" in demo.stdout and "grants 31" in demo.stdout
+    png = subprocess.run([str(venv / "bin" / "litmeta"), "--db", str(tmp_path / "demo.duckdb"), "export", "--format",
+                          "png", "--out", str(tmp_path / "exports"), "--seed", "39047240"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert png.returncode == 0, png.stderr[-2000:]
+    assert [p.stat().st_size > 10_000 for p in (tmp_path / "exports").rglob("*.png")] == [True]
