@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from litmeta.schemas import Reject
+from litmeta.warehouse.citation_sources import merge_resolved_edges
 from litmeta.warehouse.db import session
 from litmeta.warehouse.load import record_rejects
 
@@ -76,14 +77,7 @@ def write_citation_matches(db: str, run_id: str, resolutions: list[dict], entrie
                 f"{_LIST_ORIGIN} AS origin, m.resolved_by FROM _entries e JOIN id_map m ON m.id_type = 'citation' "
                 "AND m.id_value = e.id_value AND m.status = 'resolved' WHERE e.citing_pmid <> m.pmid "
                 "ORDER BY e.citing_pmid, m.pmid, origin")
-            con.execute("UPDATE citation_edges AS t SET last_seen = ? FROM _matched b WHERE t.citing_pmid = "
-                        "b.citing_pmid AND t.cited_pmid = b.cited_pmid AND t.origin = b.origin", [now])
-            before = con.execute("SELECT count(*) FROM citation_edges").fetchall()[0][0]
-            con.execute("INSERT INTO citation_edges (citing_pmid, cited_pmid, origin, resolved_by, first_seen, "
-                        "last_seen) SELECT citing_pmid, cited_pmid, origin, resolved_by, ?, ? FROM _matched b "
-                        "WHERE NOT EXISTS (SELECT 1 FROM citation_edges t WHERE t.citing_pmid = b.citing_pmid AND "
-                        "t.cited_pmid = b.cited_pmid AND t.origin = b.origin)", [now, now])
-            new = con.execute("SELECT count(*) FROM citation_edges").fetchall()[0][0] - before
+            new = merge_resolved_edges(con, "_matched", now)
             row = con.execute(
                 "SELECT count(*) FILTER (WHERE m.status = 'resolved'), count(*) FILTER (WHERE m.status = "
                 "'ambiguous'), count(*) FILTER (WHERE m.status = 'unresolved' OR m.status IS NULL) FROM _entries e "
