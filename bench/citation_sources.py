@@ -24,7 +24,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def _truth(root: Path, seed: int) -> dict[str, set[tuple[int, int]]]:
+def source_pairs(root: Path) -> dict[str, set[tuple[int, int]]]:
+    """(citing, cited) pairs per source as a snapshot's own files state them: links.tsv (elink), icite.jsonl."""
     elink: set[tuple[int, int]] = set()
     for line in (root / "links.tsv").read_text().splitlines()[1:]:
         _, src, name, dst, _ = line.split("\t")
@@ -36,7 +37,12 @@ def _truth(root: Path, seed: int) -> dict[str, set[tuple[int, int]]]:
     for line in (root / "icite.jsonl").read_text().splitlines():
         d = json.loads(line)
         icite |= {(c, d["pmid"]) for c in d["cited_by"]} | {(d["pmid"], r) for r in d["references"]}
-    return {"elink": {p for p in elink if seed in p}, "icite": {p for p in icite if seed in p}}
+    return {"elink": elink, "icite": icite}
+
+
+def _truth(root: Path, seed: int) -> dict[str, set[tuple[int, int]]]:
+    pairs = source_pairs(root)
+    return {name: {p for p in found if seed in p} for name, found in pairs.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,17 +31,9 @@ def q(db: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 def snapshot_truth(root: Path) -> dict:
     """Citation pairs per source as the snapshot files state them."""
-    elink: set[tuple[int, int]] = set()
-    for line in (root / "links.tsv").read_text().splitlines()[1:]:
-        _, src, name, dst, _ = line.split("\t")
-        if name == "pubmed_pubmed_refs":
-            elink.add((int(src), int(dst)))
-        elif name == "pubmed_pubmed_citedin":
-            elink.add((int(dst), int(src)))
-    icite: set[tuple[int, int]] = set()
-    for line in (root / "icite.jsonl").read_text().splitlines():
-        d = json.loads(line)
-        icite |= {(c, d["pmid"]) for c in d["cited_by"]} | {(d["pmid"], r) for r in d["references"]}
+    from bench.citation_sources import source_pairs
+
+    pairs = source_pairs(root)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     recs = [etree.fromstring(etree.tostring(el), parser) for f in sorted((root / "pubmed").glob("*.xml"))
             for el in etree.parse(str(f), parser).getroot().iterfind("PubmedArticle")]
@@ -55,7 +47,7 @@ def snapshot_truth(root: Path) -> dict:
             cited = int(v) if t == "pubmed" else doi_pmid.get(v.lower()) if t == "doi" else None
             if cited is not None:
                 reflist.add((pmid, cited))
-    return {"elink": elink, "icite": icite, "reflist": reflist, "doi_pmid": doi_pmid}
+    return {**pairs, "reflist": reflist, "doi_pmid": doi_pmid}
 
 
 @pytest.fixture(scope="module")
