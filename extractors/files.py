@@ -95,6 +95,20 @@ def parse_file(path: Path, batch_records: int) -> ParsedFile:
     return ParsedFile(path, kind, sha, module.iter_batches(path, source_name=str(path), source_sha256=sha), False)
 
 
+def file_groups(paths: list[Path]) -> list[list[Path]]:
+    """``paths`` in order, cut into groups loaded together: a large PubMed file (parsed in worker
+    processes) alone, the small files between two large ones in one group."""
+    groups: list[list[Path]] = []
+    small: list[Path] = []
+    for p in paths:
+        if worth_a_pool(p) and detect_kind(p) == "pubmed":
+            groups += [small, [p]] if small else [[p]]
+            small = []
+        else:
+            small.append(p)
+    return groups + [small] if small else groups
+
+
 def _parse_in_pool(path: Path, sha256: str, batch_records: int) -> Iterator[ParsedBatch]:
     with ParsePool() as pool:
         yield from pool.submit(path, source_name=str(path), source_sha256=sha256, batch_size=batch_records).batches()

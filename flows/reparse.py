@@ -18,10 +18,10 @@ from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from litmeta.extractors import pmc_xml, pubmed_xml
-from litmeta.extractors.files import file_sha256, parse_file
+from litmeta.extractors.files import file_groups, file_sha256, parse_file
 from litmeta.flows.runs import tracked_run
 from litmeta.schemas import ParsedBatch
-from litmeta.warehouse.load import BATCH_RECORDS, LoadStats, load_batches
+from litmeta.warehouse.load import BATCH_RECORDS, LoadInput, LoadStats, load_batches, load_inputs
 from litmeta.warehouse.runs import StoredDocument, loaded_files, stored_body, stored_documents
 
 PARSERS = {"pubmed": pubmed_xml, "pmc": pmc_xml}
@@ -41,10 +41,17 @@ def reparse_documents(db: str, run_id: str, docs: list[StoredDocument], advance:
 
 @task(name="reparse-files", cache_policy=NO_CACHE)
 def reparse_files(db: str, run_id: str, paths: list[Path], advance: Callable[[], None]) -> LoadStats:
+    def inputs(group: list[Path]) -> Iterator[LoadInput]:
+        for path in group:
+            yield LoadInput(parse_file(path, BATCH_RECORDS).batches, last=lambda con: advance())
+
     total = LoadStats()
-    for path in paths:
-        total.add(load_batches(db, run_id, parse_file(path, BATCH_RECORDS).batches, reparse=True))
-        advance()
+    for group in file_groups(paths):  # a large file alone, in its own transactions; small ones together
+        if len(group) == 1:
+            total.add(load_batches(db, run_id, parse_file(group[0], BATCH_RECORDS).batches, reparse=True))
+            advance()
+        else:
+            total.add(load_inputs(db, run_id, inputs(group), reparse=True))
     return total
 
 

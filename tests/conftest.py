@@ -31,6 +31,23 @@ def corpus() -> Path:
 
 BUNDLED_SNAPSHOT = REPO / "extractors" / "sandbox" / "snapshots" / "39047240"
 
+# The files that take longest, longest first: xdist hands whole files to its workers in collection
+# order (``--dist loadfile --no-loadscope-reorder``), so starting these first lets the workers end together.
+LONGEST_FIRST = (
+    "test_prefect_runtime.py", "test_integrity_corpus.py", "reliability/test_hostile_input.py",
+    "reliability/test_crashes.py", "test_flows_e2e.py", "test_cli.py", "test_mirror.py",
+    "reliability/test_faults_citation_sources.py", "reliability/test_faults.py",
+    "reliability/test_concurrency.py", "test_prefect_server_starts.py", "test_warehouse_load.py",
+    "test_entrez_sandbox.py", "test_network_report.py", "test_structure.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    tests = REPO / "tests"
+    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix()
+                                         if item.path.is_relative_to(tests) else "", len(rank)))
+
 
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):

@@ -339,3 +339,53 @@ def test_threads_are_ignored_when_the_process_has_the_warehouse_open_already(tmp
     con = connect(db, threads=1)
     assert con.execute("SELECT current_setting('threads')").fetchone() == (1,)
     con.close()
+
+
+_LOAD_SMALL_FILES = """
+import sys
+from pathlib import Path
+from litmeta.warehouse import load
+from litmeta.warehouse.db import ensure_warehouse, session
+from litmeta.warehouse.runs import start_run
+from litmeta.flows.pipeline import load_local_files
+load.BATCH_RECORDS = 3
+db = ensure_warehouse(sys.argv[1])
+with session(db) as con:
+    start_run(con, "r", "load_files", {})
+load_local_files(db, "r", [Path(p) for p in sys.argv[2:]])
+"""
+
+
+def test_small_files_killed_between_transactions_lose_no_file_and_a_rerun_equals_a_clean_load(tmp_path):
+    """Small files load several to a transaction; killed after the second commit, every file marked loaded
+    holds all its records, the others none, and loading them all again gives what a clean load gives."""
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+
+    files = []
+    for i in range(6):
+        files.append(tmp_path / f"f{i}.xml")
+        files[-1].write_bytes(document(article(100 + 2 * i), article(101 + 2 * i)))
+
+    def load(db, crash: str | None = None) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "LITMETA_CRASH_AT"} | (
+            {"LITMETA_CRASH_AT": crash} if crash else {})
+        return subprocess.run([sys.executable, "-c", _LOAD_SMALL_FILES, str(db), *map(str, files)], env=env,
+                              capture_output=True, text=True, timeout=120).returncode
+
+    clean, crashed = tmp_path / "clean.duckdb", tmp_path / "crashed.duckdb"
+    assert load(clean) == 0
+    assert load(crashed, "between-batches:2") == -9
+    with duckdb.connect(str(crashed), read_only=True) as con:
+        loaded = {Path(p).name for (p,) in con.execute("SELECT path FROM source_files WHERE loaded_at IS NOT NULL")
+                  .fetchall()}
+        pmids = {p for (p,) in con.execute("SELECT pmid FROM articles").fetchall()}
+    assert loaded == {"f0.xml", "f1.xml", "f2.xml", "f3.xml"}  # two transactions of two files each
+    assert pmids == set(range(100, 108))
+    assert load(crashed) == 0
+    with duckdb.connect(str(clean), read_only=True) as a, duckdb.connect(str(crashed), read_only=True) as b:
+        assert content_hashes(a) == content_hashes(b)
+        assert a.execute("SELECT count(*) FROM source_files WHERE loaded_at IS NOT NULL").fetchall() == [(6,)]

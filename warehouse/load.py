@@ -351,6 +351,60 @@ class BatchLoader:
 _UNREAD = object()  # the next batch has not been taken from the iterator yet
 
 
+@dataclass
+class LoadInput:
+    """One input (a small file): its batches, and what to write with its first and after its last batch."""
+
+    batches: Iterable[ParsedBatch]
+    first: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    last: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+
+
+def load_inputs(db: str, run_id: str, inputs: Iterable[LoadInput],
+                on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
+                reparse: bool = False) -> LoadStats:
+    """Load small inputs in order, several to a write session and transaction, a new one when a batch
+    would follow BATCH_RECORDS records; returns the summed stats.
+
+    Opening and checkpointing the warehouse costs more than a small file's rows, so small files are
+    written in transactions of a large file's size; between them the file is closed, so a reader or
+    the next writer gets in. An input's ``first`` is written before its first batch, its ``last``
+    with its last. Inputs are taken (and parsed) inside the transaction: give local ones only, never
+    answers still to be fetched.
+    """
+
+    def steps() -> Iterator[ParsedBatch | Callable[[duckdb.DuckDBPyConnection], None]]:
+        for item in inputs:
+            if item.first is not None:
+                yield item.first
+            yield from item.batches
+            if item.last is not None:
+                yield item.last
+
+    total = LoadStats()
+    it = steps()
+    step = next(it, None)
+    while step is not None:
+        with session(db) as con:
+            loader = BatchLoader(con, run_id, reparse=reparse)
+            records = 0
+            with loader.transaction():
+                while step is not None:
+                    if isinstance(step, ParsedBatch):
+                        if records >= BATCH_RECORDS:
+                            break
+                        stats = loader.add(step)
+                        if on_batch:
+                            on_batch(step, stats)
+                        records += step.n_records
+                    else:
+                        step(con)
+                    step = next(it, None)
+        crash_point("between-batches")  # test-only hook (LITMETA_CRASH_AT)
+        total.add(loader.stats)
+    return total
+
+
 def load_batches(db: str, run_id: str, batches: Iterable[ParsedBatch],
                  on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None,
                  threads: int | None = None, reparse: bool = False,
