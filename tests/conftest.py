@@ -49,14 +49,52 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                                          if item.path.is_relative_to(tests) else "", len(rank)))
 
 
+SHARED_API_ENV = "LITMETA_TEST_PREFECT_API"  # the API the xdist controller started for its workers
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With xdist workers, one Prefect API server for all of them, started here in the controller
+    (its workers inherit the environment): a server per worker would boot four times and idle beside them."""
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    import tempfile
+
+    from litmeta.flows.prefect_runtime import TemporaryApi
+
+    home = tempfile.mkdtemp(prefix="litmeta-test-prefect-")
+    os.environ.update(PREFECT_HOME=home, PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1")
+    api = TemporaryApi().launch()
+    api.wait_ready(timeout=120)
+    config.stash[_SHARED_API] = api
+    os.environ[SHARED_API_ENV] = api.api_url
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    api = config.stash.get(_SHARED_API, None)
+    if api is not None:
+        api.stop()
+
+
+_SHARED_API = pytest.StashKey()
+
+
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory):
-    """One Prefect test server for the whole session; returns the env vars for CLI subprocesses."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    os.environ["PREFECT_HOME"] = str(home)
+    """One Prefect API server for the session (the controller's, under xdist); returns the env vars for
+    CLI subprocesses, and points this process's flows at it."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    shared = os.environ.get(SHARED_API_ENV)
+    if shared:
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: shared}):
+            yield {"PREFECT_HOME": os.environ["PREFECT_HOME"], "PREFECT_API_URL": shared,
+                   "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        return
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 

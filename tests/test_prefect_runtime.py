@@ -175,7 +175,7 @@ def test_load_survives_its_temporary_server_being_killed(tmp_path):
 
     home = tmp_path / "prefect-home"
     path = tmp_path / "big.xml"
-    path.write_bytes(document(*(article(70000 + i, refs=tuple(range(1, 120))) for i in range(4000))))
+    path.write_bytes(document(*(article(70000 + i, refs=tuple(range(1, 120))) for i in range(2000))))
     db = tmp_path / "w.duckdb"
     proc = subprocess.Popen(litmeta_cmd() + ["--db", str(db), "load", str(path)], env=temporary_prefect_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -186,7 +186,7 @@ def test_load_survives_its_temporary_server_being_killed(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err[-3000:]
-    assert "records new 4000" in out
+    assert "records new 2000" in out
     assert "server died during the run (killed by SIGKILL); restarting it" in err
     assert "Traceback" not in err
     assert _servers_of(home) == []

@@ -134,7 +134,9 @@ def _merge(con, run_id: str, shards: Sequence[ShardSet], now: dt.datetime, st: L
                    "GROUP BY d.pmid" if deleted else "SELECT NULL::BIGINT AS pmid, NULL::VARCHAR AS source LIMIT 0"))
     gone = "(SELECT pmid FROM _tomb UNION SELECT pmid FROM deleted_articles)"
     if arts:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _cand AS SELECT * FROM {arts}")
+        # the candidates' keys only: the articles' other columns are read from the shards once, by the insert
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _cand AS SELECT pmid, _seq, {ROW}, {BATCH}, version, "
+                    f"date_revised, content_sha256 FROM {arts}")
         # every record of a PMID in application order (the warehouse's first), with the greatest key before it
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _ranked AS
@@ -166,7 +168,7 @@ def _merge(con, run_id: str, shards: Sequence[ShardSet], now: dt.datetime, st: L
         cols = ", ".join(quote(c) for c in art.extracted_names)
         con.execute(f"INSERT INTO articles ({cols}, run_id, first_seen, updated_at) "
                     f"SELECT {', '.join('c.' + quote(c) for c in art.extracted_names)}, ?, coalesce(w.old_first_seen, ?), ? "
-                    f"FROM _cand c JOIN _win w ON w.pmid = c.pmid AND w._seq = c._seq AND w.{ROW} = c.{ROW}",
+                    f"FROM {arts} c JOIN _win w ON w.pmid = c.pmid AND w._seq = c._seq AND w.{ROW} = c.{ROW}",
                     [run_id, now, now])
         st.rows["articles"] += st.records_new + st.records_updated
         for t in [*PUBMED_RECORD_TABLES[1:], TABLES["reference_entries"]]:
@@ -186,12 +188,11 @@ def _merge(con, run_id: str, shards: Sequence[ShardSet], now: dt.datetime, st: L
             st.rows[t.name] += n
         edges = _read(shards, "citation_edges")
         if edges is not None:
-            con.execute(f"CREATE OR REPLACE TEMP VIEW _edges AS SELECT c.* FROM {edges} c "
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _edges AS SELECT c.* FROM {edges} c "
                         f"JOIN _accepted a ON a.pmid = c.citing_pmid AND a._seq = c._seq AND a.{BATCH} = c.{BATCH}")
             st.edges_new += merge_edges(con, TABLES["citation_edges"], "_edges", now)
     con.execute("UPDATE deleted_articles d SET source = least(d.source, t.source) FROM _tomb t WHERE d.pmid = t.pmid")
     con.execute("INSERT INTO deleted_articles (pmid, deleted_at, source) SELECT pmid, ?, source FROM _tomb "
                 "WHERE pmid NOT IN (SELECT pmid FROM deleted_articles)", [now])
-    for name in ("_tomb", "_cand", "_ranked", "_win", "_accepted"):
+    for name in ("_tomb", "_cand", "_ranked", "_win", "_accepted", "_edges"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    con.execute("DROP VIEW IF EXISTS _edges")
