@@ -8,7 +8,7 @@ then measures:
 - parse-to-shards wall time of all files on a LocalCluster of 1 and of 2 worker processes (the function the
   mirror's task runs: `litmeta.extractors.shards.write_shards`), its throughput in records/s, and the scaling
   efficiency ``(t_1 / t_2) / 2``;
-- peak RSS of each worker process (ru_maxrss after the parse);
+- peak RSS of each worker process (its VmHWM after the parse);
 - the merge: `litmeta.warehouse.mirror.merge_shards` of every shard set into a new warehouse, records/s;
   against today's per-batch load (`litmeta.warehouse.load.load_batches`) of the same records, parsed
   beforehand so that only loading is timed;
@@ -38,6 +38,10 @@ BASELINE_FILES, BASELINE_RECORDS, CORES = 1334, 30_000, 32
 
 
 def _peak_rss_mib() -> float:
+    """This process's own high-water mark (VmHWM): ru_maxrss would carry the RSS its parent had at the fork."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -96,8 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.out or tempfile.mkdtemp(prefix="mirror-bench-"))
     try:
         t0 = time.perf_counter()
-        generate_ftp_files(work, args.files, args.records, updates=0, corpus_dir=args.corpus)
+        stamp, made = work / "mirror_bench.json", {"files": args.files, "records": args.records, "corpus": args.corpus}
+        if not (stamp.is_file() and json.loads(stamp.read_text()) == made):  # files of an earlier run are reused
+            generate_ftp_files(work, args.files, args.records, updates=0, corpus_dir=args.corpus)
+            stamp.write_text(json.dumps(made))
         files = sorted((work / "ftp" / "baseline").glob("*.xml.gz"))
+        for n in args.workers.split(","):
+            shutil.rmtree(work / f"shards{n}", ignore_errors=True)
+        for db in ("merge.duckdb", "merge.duckdb.wal", "load.duckdb", "load.duckdb.wal"):
+            (work / db).unlink(missing_ok=True)
         records = args.files * args.records
         out: dict = {"files": args.files, "records_per_file": args.records, "generate_s": round(time.perf_counter() - t0, 1),
                      "cpu_count": os.cpu_count(), "parse": {}}

@@ -1,7 +1,8 @@
 """The steps the flows run, wired from extractors and warehouse calls: fetch or read, parse, load.
 
-Each write opens the warehouse for one batch and closes it again (`litmeta.warehouse.load.load_batches`),
-so a reader (`litmeta sql`) or a second writer gets in between batches instead of failing.
+Each write opens the warehouse for one batch (or for a group of small files) and closes it again
+(`litmeta.warehouse.load`), so a reader (`litmeta sql`) or a second writer gets in between them instead
+of failing.
 """
 
 from __future__ import annotations
