@@ -324,6 +324,16 @@ def _hwm(p) -> int:
     return _proc_kib(p.pid, "status", "VmHWM:")
 
 
+SETTLE_S = 3.0
+
+
+def _settle() -> None:
+    """Before a measurement: the previous one's writes flushed to disk (a warehouse of about 600 MB) and a
+    pause, so that its writeback and the kernel's memory scans do not run during the next one."""
+    os.sync()
+    time.sleep(SETTLE_S)
+
+
 def measure_cli(path: Path, db: Path, repo: Path = ROOT, prefect_api: str | None = None, pss: bool = False) -> dict:
     """(c) `litmeta --db DB load FILE` as a subprocess; wall clock and peak RSS.
 
@@ -516,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = max(1, args.repeat)
     for i in range(rounds):
         for key, what in plan:
+            _settle()
             if what == "cli":
                 r = measure_cli(path, out / "bench.duckdb", repo, args.prefect_api)
             elif what == "inproc":
