@@ -15,13 +15,11 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from litmeta.schemas import Reject
-from litmeta.warehouse.citation_sources import merge_resolved_edges
+from litmeta.warehouse.citation_sources import merge_resolved_edges, upsert_id_map
 from litmeta.warehouse.db import session
 from litmeta.warehouse.load import record_rejects
 
 _LIST_ORIGIN = "CASE e.origin WHEN 'pubmed' THEN 'pubmed_reflist' ELSE 'pmc_reflist' END"
-_RES = pa.schema([("id_type", pa.string()), ("id_value", pa.string()), ("pmid", pa.int64()),
-                  ("resolved_by", pa.string()), ("status", pa.string()), ("candidates", pa.string())])
 _ENTRIES = pa.schema([("citing_pmid", pa.int64()), ("origin", pa.string()), ("id_value", pa.string())])
 
 
@@ -61,13 +59,7 @@ def write_citation_matches(db: str, run_id: str, resolutions: list[dict], entrie
     with session(db) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            if resolutions:
-                con.register("_res", pa.Table.from_pylist(resolutions, schema=_RES))
-                con.execute("DELETE FROM id_map WHERE (id_type, id_value) IN (SELECT (id_type, id_value) FROM _res)")
-                con.execute("INSERT INTO id_map (id_type, id_value, pmid, resolved_by, status, candidates, "
-                            "observed_at, run_id) SELECT DISTINCT ON (id_type, id_value) id_type, id_value, pmid, "
-                            "resolved_by, status, candidates, ?, ? FROM _res", [now, run_id])
-                con.unregister("_res")
+            upsert_id_map(con, resolutions, run_id, now)
             record_rejects(con, run_id, rejects, now)
             con.register("_entries", pa.Table.from_pylist(
                 [{"citing_pmid": c, "origin": o, "id_value": v} for c, o, v in entries], schema=_ENTRIES))

@@ -16,7 +16,8 @@ import duckdb
 import pyarrow as pa
 
 from litmeta.errors import UsageError
-from litmeta.schemas import Reject
+from litmeta.schemas import TABLES, Reject
+from litmeta.schemas.model import quote
 from litmeta.warehouse.db import session
 from litmeta.warehouse.load import record_rejects
 
@@ -82,6 +83,22 @@ def unresolved_reference_ids(db: str, citing: Iterable[int]) -> dict[str, list[s
     return out
 
 
+def upsert_id_map(con: duckdb.DuckDBPyConnection, resolutions: list[dict], run_id: str, now: dt.datetime) -> None:
+    """id_map rows for ``resolutions`` (dicts of its extracted columns), replacing what an id had before;
+    in the caller's transaction."""
+    if not resolutions:
+        return
+    table = TABLES["id_map"]
+    cols = ", ".join(quote(c) for c in table.extracted_names)
+    con.register("_res", pa.Table.from_pylist(resolutions, schema=table.arrow_schema))
+    try:
+        con.execute("DELETE FROM id_map WHERE (id_type, id_value) IN (SELECT (id_type, id_value) FROM _res)")
+        con.execute(f"INSERT INTO id_map ({cols}, observed_at, run_id) "
+                    f"SELECT DISTINCT ON (id_type, id_value) {cols}, ?, ? FROM _res", [now, run_id])
+    finally:
+        con.unregister("_res")
+
+
 def write_resolutions(db: str, run_id: str, resolutions: list[dict], rejects: list[Reject], citing: Iterable[int],
                       now: dt.datetime) -> dict[str, int]:
     """Upsert id_map with ``resolutions`` (dicts of its columns), then merge the citation edges of the
@@ -89,16 +106,7 @@ def write_resolutions(db: str, run_id: str, resolutions: list[dict], rejects: li
     with session(db) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            if resolutions:
-                t = pa.Table.from_pylist(resolutions, schema=pa.schema([
-                    ("id_type", pa.string()), ("id_value", pa.string()), ("pmid", pa.int64()),
-                    ("resolved_by", pa.string()), ("status", pa.string()), ("candidates", pa.string())]))
-                con.register("_res", t)
-                con.execute("DELETE FROM id_map WHERE (id_type, id_value) IN (SELECT (id_type, id_value) FROM _res)")
-                con.execute("INSERT INTO id_map (id_type, id_value, pmid, resolved_by, status, candidates, "
-                            "observed_at, run_id) SELECT DISTINCT ON (id_type, id_value) id_type, id_value, pmid, "
-                            "resolved_by, status, candidates, ?, ? FROM _res", [now, run_id])
-                con.unregister("_res")
+            upsert_id_map(con, resolutions, run_id, now)
             record_rejects(con, run_id, rejects, now)
             _citing(con, citing)
             con.execute(

@@ -20,6 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from litmeta.extractors.idconv import normalize_id
+
 _ARTICLE_ID = re.compile(rb'<ArticleId\s+IdType="([^"]+)"\s*>([^<]*)</ArticleId>')
 _FIELD_TERM = re.compile(r'^\(*\s*(?:"([^"]*)"|([^\s"()\[\]]+))\s*\[(doi|pmid|uid|pmcid|pmc)\]\s*\)*$', re.I)
 _NOT_FOUND = "Identifier not found in PMC"
@@ -29,14 +31,6 @@ class SnapshotFileError(ValueError):
     """A malformed icite.jsonl or idconv.tsv line (the message names the file and line)."""
 
 
-def _norm(id_type: str, value: str) -> str:
-    v = value.strip()
-    if id_type == "doi":
-        return v.lower()
-    if id_type == "pmcid":
-        v = v.upper()
-        return v if v.startswith("PMC") else f"PMC{v}"
-    return v
 
 
 @dataclass
@@ -71,7 +65,7 @@ class CitationServices:
                 id_type, value, pmid, pmcid, doi = (p.strip() for p in parts)
                 if id_type not in ("doi", "pmcid", "pmid") or not value:
                     raise SnapshotFileError(f"{f}:{n}: bad idconv.tsv row {line!r}")
-                out.idconv.setdefault((id_type, _norm(id_type, value)), []).append(
+                out.idconv.setdefault((id_type, normalize_id(id_type, value)), []).append(
                     {"pmid": pmid, "pmcid": pmcid, "doi": doi})
         return out
 
@@ -90,7 +84,7 @@ class CitationServices:
         records = []
         for raw in ids:
             id_type = idtype or ("pmcid" if raw.upper().startswith("PMC") else "doi" if "/" in raw else "pmid")
-            hits = self.idconv.get((id_type, _norm(id_type, raw)))
+            hits = self.idconv.get((id_type, normalize_id(id_type, raw)))
             if not hits:
                 records.append({"requested-id": raw, "status": "error", "errmsg": _NOT_FOUND})
                 continue
@@ -111,7 +105,7 @@ class CitationServices:
                 for t, v in _ARTICLE_ID.findall(own):
                     kind = {"doi": "doi", "pmc": "pmcid"}.get(t.decode().lower())
                     if kind and v.strip():
-                        ids.setdefault((kind, _norm(kind, v.decode("utf-8", "replace"))), []).append(pmid)
+                        ids.setdefault((kind, normalize_id(kind, v.decode("utf-8", "replace"))), []).append(pmid)
             self._ids = ids
         return self._ids
 
@@ -129,5 +123,5 @@ class CitationServices:
                     found.append(int(value))
                 continue
             kind = "doi" if fld == "doi" else "pmcid"
-            found += self._index(pubmed).get((kind, _norm(kind, value)), [])
+            found += self._index(pubmed).get((kind, normalize_id(kind, value)), [])
         return list(dict.fromkeys(found))
