@@ -51,7 +51,7 @@ def load_file(db: str, run_id: str, path: Path,
 
 
 def load_local_files(db: str, run_id: str, paths: list[Path],
-               on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None) -> LoadStats:
+                     on_batch: Callable[[ParsedBatch, LoadStats], None] | None = None) -> LoadStats:
     """Parse and load local files in order: one file alone (`load_file`), or small ones several to a
     session (`litmeta.warehouse.load.load_inputs`; `file_groups` makes such groups)."""
     if len(paths) == 1:

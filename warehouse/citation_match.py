@@ -14,10 +14,10 @@ from collections.abc import Iterable
 
 import pyarrow as pa
 
-from litmeta.schemas import Reject
-from litmeta.warehouse.citation_sources import merge_resolved_edges, upsert_id_map
+from litmeta.schemas import TABLES, Reject
+from litmeta.warehouse.citation_sources import upsert_id_map
 from litmeta.warehouse.db import session
-from litmeta.warehouse.load import record_rejects
+from litmeta.warehouse.load import merge_edges, record_rejects
 
 _LIST_ORIGIN = "CASE e.origin WHEN 'pubmed' THEN 'pubmed_reflist' ELSE 'pmc_reflist' END"
 _ENTRIES = pa.schema([("citing_pmid", pa.int64()), ("origin", pa.string()), ("id_value", pa.string())])
@@ -69,7 +69,7 @@ def write_citation_matches(db: str, run_id: str, resolutions: list[dict], entrie
                 f"{_LIST_ORIGIN} AS origin, m.resolved_by FROM _entries e JOIN id_map m ON m.id_type = 'citation' "
                 "AND m.id_value = e.id_value AND m.status = 'resolved' WHERE e.citing_pmid <> m.pmid "
                 "ORDER BY e.citing_pmid, m.pmid, origin")
-            new = merge_resolved_edges(con, "_matched", now)
+            new = merge_edges(con, TABLES["citation_edges"], "_matched", now, carried=("resolved_by",))
             row = con.execute(
                 "SELECT count(*) FILTER (WHERE m.status = 'resolved'), count(*) FILTER (WHERE m.status = "
                 "'ambiguous'), count(*) FILTER (WHERE m.status = 'unresolved' OR m.status IS NULL) FROM _entries e "

@@ -19,7 +19,7 @@ from litmeta.errors import UsageError
 from litmeta.schemas import TABLES, Reject
 from litmeta.schemas.model import quote
 from litmeta.warehouse.db import session
-from litmeta.warehouse.load import record_rejects
+from litmeta.warehouse.load import merge_edges, record_rejects
 
 #: a source and the citation_edges origins it reports
 SOURCES: dict[str, tuple[str, ...]] = {
@@ -117,7 +117,7 @@ def write_resolutions(db: str, run_id: str, resolutions: list[dict], rejects: li
                 f"'pmcid' AND m.id_value = {_PMCID})) WHERE r.cited_pmid IS NULL AND r.citing_pmid "
                 "IN (SELECT pmid FROM _citing) AND r.citing_pmid <> m.pmid "
                 "ORDER BY r.citing_pmid, m.pmid, origin, m.resolved_by")
-            new = merge_resolved_edges(con, "_resolved", now)
+            new = merge_edges(con, TABLES["citation_edges"], "_resolved", now, carried=("resolved_by",))
             counts = reference_counts(con)
             con.execute("DROP VIEW _resolved")
             con.unregister("_citing")
@@ -176,16 +176,3 @@ def sources_report(db: str, seed: int) -> dict:
             shared = dict(zip(pairs, row[2 * len(names):2 * len(names) + len(pairs)], strict=True))
             out["scopes"][scope] = {"sources": per, "shared": shared, "edges": row[-1]}
     return out
-
-
-def merge_resolved_edges(con: duckdb.DuckDBPyConnection, view: str, now: dt.datetime) -> int:
-    """Merge resolved references (``view``: citing_pmid, cited_pmid, origin, resolved_by) into citation_edges:
-    those held already are seen again, the others are new with ``resolved_by`` kept; returns how many are new."""
-    con.execute(f"UPDATE citation_edges AS t SET last_seen = ? FROM {view} b WHERE t.citing_pmid = "
-                "b.citing_pmid AND t.cited_pmid = b.cited_pmid AND t.origin = b.origin", [now])
-    before = con.execute("SELECT count(*) FROM citation_edges").fetchall()[0][0]
-    con.execute("INSERT INTO citation_edges (citing_pmid, cited_pmid, origin, resolved_by, first_seen, "
-                f"last_seen) SELECT citing_pmid, cited_pmid, origin, resolved_by, ?, ? FROM {view} b "
-                "WHERE NOT EXISTS (SELECT 1 FROM citation_edges t WHERE t.citing_pmid = b.citing_pmid AND "
-                "t.cited_pmid = b.cited_pmid AND t.origin = b.origin)", [now, now])
-    return con.execute("SELECT count(*) FROM citation_edges").fetchall()[0][0] - before

@@ -71,23 +71,24 @@ def _cols(table: Table, names: list[str] | None = None) -> str:
 
 
 def merge_edges(con: duckdb.DuckDBPyConnection, table: Table, view: str, now: dt.datetime,
-                extra_set: tuple[str, ...] = (), seen_again: bool = True) -> int:
+                extra_set: tuple[str, ...] = (), seen_again: bool = True, carried: tuple[str, ...] = ()) -> int:
     """Merge edge rows from ``view`` into ``table`` by key; returns how many edges were new.
 
     ``extra_set``: non-key columns overwritten by the new observation (e.g. score, rank).
     ``seen_again``: whether edges already held were observed again (their last_seen moves to ``now``);
     not so when stored documents are parsed again.
+    ``carried``: managed columns of ``view`` written with new edges only (e.g. resolved_by).
     """
     key = table.key
     on = " AND ".join(f"t.{k} = b.{k}" for k in key)
     sets = ", ".join(["last_seen = ?"] + [f"{c} = b.{c}" for c in extra_set])
-    cols = table.extracted_names
+    cols = [*table.extracted_names, *carried]
     if seen_again:
         con.execute(f"UPDATE {table.name} AS t SET {sets} FROM (SELECT DISTINCT ON ({', '.join(key)}) * FROM {view}) b "
                     f"WHERE {on}", [now])
     before = con.execute(f"SELECT count(*) FROM {table.name}").fetchall()[0][0]
     con.execute(
-        f"INSERT INTO {table.name} ({_cols(table)}, first_seen, last_seen) "
+        f"INSERT INTO {table.name} ({_cols(table, cols)}, first_seen, last_seen) "
         f"SELECT {', '.join('b.' + quote(c) for c in cols)}, ?, ? FROM (SELECT DISTINCT ON ({', '.join(key)}) * FROM {view}) b "
         f"WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {on})",
         [now, now],

@@ -31,8 +31,6 @@ class SnapshotFileError(ValueError):
     """A malformed icite.jsonl or idconv.tsv line (the message names the file and line)."""
 
 
-
-
 @dataclass
 class CitationServices:
     """What the snapshot knows for iCite, the ID converter and esearch field terms."""
