@@ -90,8 +90,7 @@ def prefect_api(tmp_path_factory):
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         with temporary_settings(updates={PREFECT_API_URL: shared}):
-            yield {"PREFECT_HOME": os.environ["PREFECT_HOME"], "PREFECT_API_URL": shared,
-                   "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+            yield _cli_env(os.environ["PREFECT_HOME"], shared)
         return
     home = tmp_path_factory.mktemp("prefect-home")
     os.environ["PREFECT_HOME"] = str(home)
@@ -99,8 +98,12 @@ def prefect_api(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
-        yield {"PREFECT_HOME": str(home), "PREFECT_API_URL": PREFECT_API_URL.value(),
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
+        yield _cli_env(str(home), PREFECT_API_URL.value())
+
+
+def _cli_env(home: str, api_url: str) -> dict:
+    return {"PREFECT_HOME": home, "PREFECT_API_URL": api_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1"}
 
 
 def litmeta_cmd() -> list[str]:
